@@ -1,0 +1,18 @@
+import { Command } from 'commander';
+import { registerRulesCommands } from './rules.js';
+
+const program = new Command()
+  .name('slipway')
+  .description('Build-and-release service for teams that ship Docker images')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerRulesCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const code = (err as { exitCode?: number }).exitCode;
+  // commander signals --help/--version with exit code 0 and usage errors with 1; usage errors are 2 here.
+  process.exit(code === 0 ? 0 : 2);
+}
