@@ -1,0 +1,112 @@
+import { z } from 'zod';
+
+/**
+ * The one place that reads process.env. Every setting of ../shared/spec/api.md "Processes and
+ * settings" plus what the processes need; defaults are documented next to each field.
+ * Other areas add their fields here additively.
+ */
+
+/** A duration: plain seconds (`20`) or with a unit (`1500ms`, `20s`, `2m`); parsed to milliseconds. */
+const Duration = z.string().trim().transform((raw, ctx) => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `not a duration: "${raw}" (use e.g. 20, 20s, 1500ms, 2m)` });
+    return z.NEVER;
+  }
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * unit);
+});
+
+const Port = z.coerce.number().int().min(0).max(65535);
+const Optional = z.string().trim().min(1).optional().catch(undefined);
+
+const Env = z.object({
+  /** redis://… of the shared Redis. Unset: `slipway up` starts a private redis-server under SLIPWAY_DATA_DIR. */
+  SLIPWAY_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** Port of the HTTP server (API, webhook intake, dashboard). */
+  SLIPWAY_PORT: Port.default(3000),
+  /** Interface the HTTP server binds to. */
+  SLIPWAY_HOST: z.string().min(1).default('127.0.0.1'),
+  /** HMAC secret of the GitHub webhook. Required by `serve`; `up` creates one under SLIPWAY_DATA_DIR when unset. */
+  SLIPWAY_WEBHOOK_SECRET: Optional,
+  /** The previous secret, also accepted while a secret is being rotated. */
+  SLIPWAY_WEBHOOK_SECRET_PREVIOUS: Optional,
+  /** An admin token accepted as given (name `admin`), for bootstrapping. */
+  SLIPWAY_ADMIN_TOKEN: Optional,
+  /** Docker engine; default the local socket. Same syntax as the docker CLI (unix://…, tcp://…). */
+  DOCKER_HOST: Optional,
+  /** State of embedded services (`up`'s redis-server, its generated secret and token). */
+  SLIPWAY_DATA_DIR: z.string().min(1).default('.slipway'),
+  /** How long a stopping worker lets a running build finish before handing it back. */
+  SLIPWAY_SHUTDOWN_GRACE: Duration.default(20_000),
+  /** Build slots of one worker process (builds run at the same time). */
+  SLIPWAY_WORKER_SLOTS: z.coerce.number().int().min(1).max(64).default(2),
+  /** Largest webhook body accepted; larger answers 413 (GitHub caps payloads at 25 MB). */
+  SLIPWAY_WEBHOOK_MAX_BYTES: z.coerce.number().int().positive().default(25 * 1024 * 1024),
+  /** How long a delivery id is remembered for redelivery detection (at least 7 days). */
+  SLIPWAY_DELIVERY_TTL: Duration.default(7 * 24 * 3_600_000).refine((ms) => ms >= 7 * 24 * 3_600_000, {
+    message: 'must be at least 7 days (GitHub redelivers for 3 days; operators redeliver by hand later)',
+  }),
+  /** pino level: fatal error warn info debug trace silent. */
+  SLIPWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Client commands: where the API is. */
+  SLIPWAY_URL: z.url().default('http://127.0.0.1:3000'),
+  /** Client commands: the bearer token they send. */
+  SLIPWAY_TOKEN: Optional,
+});
+
+export type Config = {
+  redisUrl: string | undefined;
+  port: number;
+  host: string;
+  webhookSecret: string | undefined;
+  webhookSecretPrevious: string | undefined;
+  adminToken: string | undefined;
+  dockerHost: string | undefined;
+  dataDir: string;
+  shutdownGraceMs: number;
+  workerSlots: number;
+  webhookMaxBytes: number;
+  deliveryTtlMs: number;
+  logLevel: z.infer<typeof Env>['SLIPWAY_LOG_LEVEL'];
+  url: string;
+  token: string | undefined;
+};
+
+/** An invalid setting: names every bad variable and why. */
+export class ConfigError extends Error {
+  readonly code = 'invalid_config';
+  constructor(readonly problems: { path: string; message: string }[]) {
+    super(`invalid settings: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment (default: process.env); `overrides` are command-line flags, which win. */
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+  // Empty strings mean "unset" so `FOO= slipway serve` falls back to the default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = Env.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+  }
+  const e = parsed.data;
+  const config: Config = {
+    redisUrl: e.SLIPWAY_REDIS_URL,
+    port: e.SLIPWAY_PORT,
+    host: e.SLIPWAY_HOST,
+    webhookSecret: e.SLIPWAY_WEBHOOK_SECRET,
+    webhookSecretPrevious: e.SLIPWAY_WEBHOOK_SECRET_PREVIOUS,
+    adminToken: e.SLIPWAY_ADMIN_TOKEN,
+    dockerHost: e.DOCKER_HOST,
+    dataDir: e.SLIPWAY_DATA_DIR,
+    shutdownGraceMs: e.SLIPWAY_SHUTDOWN_GRACE,
+    workerSlots: e.SLIPWAY_WORKER_SLOTS,
+    webhookMaxBytes: e.SLIPWAY_WEBHOOK_MAX_BYTES,
+    deliveryTtlMs: e.SLIPWAY_DELIVERY_TTL,
+    logLevel: e.SLIPWAY_LOG_LEVEL,
+    url: e.SLIPWAY_URL,
+    token: e.SLIPWAY_TOKEN,
+  };
+  return { ...config, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
+}
