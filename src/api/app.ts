@@ -1,0 +1,30 @@
+import express, { type Express } from 'express';
+import { createRequireRole } from './auth.js';
+import type { ApiDeps, RouteContext } from './deps.js';
+import { ApiError, errorHandler } from './errors.js';
+import { routeModules } from './routes/index.js';
+
+/**
+ * The HTTP app: webhook intake (raw body), then the JSON API under /api, health and metrics.
+ * Routes come from src/api/routes/index.ts (one list, one line per module).
+ */
+export function createApi(deps: ApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const ctx: RouteContext = { ...deps, requireRole: createRequireRole(deps.tokens, deps.adminToken) };
+
+  app.use('/api', express.json({ limit: '5mb' }));
+  // PUT of a repository config also takes YAML; parsed by that route.
+  app.use('/api', express.text({ type: ['application/yaml', 'application/x-yaml', 'text/yaml'], limit: '5mb' }));
+
+  for (const mount of routeModules) {
+    const router = express.Router();
+    mount(router, ctx);
+    app.use(router);
+  }
+
+  app.use((req, _res, next) => next(new ApiError(404, `no route ${req.method} ${req.path}`, 'not_found')));
+  app.use(errorHandler(deps.log));
+  return app;
+}

@@ -1,0 +1,48 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { AuditStore, BuildRecord, BuildStatus, DeliveryStore, EventBus, RepoStore, TokenStore } from '../store/index.js';
+import type { CompiledCache, RulesEngine, WebhookHandler } from '../webhooks/index.js';
+import type { RequireRole } from './auth.js';
+
+/** What the API needs of the lanes (src/queue): accept builds, cancel one. */
+export interface LanesPort {
+  submit(builds: BuildRecord[]): Promise<{ superseded: string[] }>;
+  cancel(id: string, by: string): Promise<BuildRecord>;
+}
+
+/** What the API reads of build records (src/store/builds.ts). */
+export interface BuildsPort {
+  get(id: string): Promise<BuildRecord | null>;
+  list(q: { repo?: string; status?: BuildStatus; limit: number }): Promise<BuildRecord[]>;
+}
+
+/** Everything routes may use; passed in by the composition root (src/main.ts) or a test. */
+export interface ApiDeps {
+  redis: Redis;
+  /** Readiness pings it (dockerode's `ping`). */
+  docker: { ping(): Promise<unknown> };
+  log: Logger;
+  clock: () => Date;
+  /** prom-client registry served at /metrics; every part registers its metrics here. */
+  metrics: Registry;
+  adminToken: string | undefined;
+  /** Largest webhook body (bytes); larger answers 413. */
+  webhookMaxBytes: number;
+  repos: RepoStore;
+  tokens: TokenStore;
+  audit: AuditStore;
+  deliveries: DeliveryStore;
+  events: EventBus;
+  lanes: LanesPort;
+  builds: BuildsPort;
+  webhook: WebhookHandler;
+  rules: RulesEngine;
+  /** Compiled configs by version, shared with the webhook's decider. */
+  compiled: CompiledCache;
+}
+
+/** What a route module receives: the deps plus the role guard. */
+export interface RouteContext extends ApiDeps {
+  requireRole: RequireRole;
+}

@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { BuildStatus } from '../../store/index.js';
+import { toBuildRecords } from '../../webhooks/index.js';
+import type { RepoConfig } from '../../rules/index.js';
+import { principal } from '../auth.js';
+import { invalid, notFound, parseInput } from '../errors.js';
+import { repoParam } from './repos.js';
+import type { RouteModule } from './index.js';
+
+const ListQuery = z.object({
+  repo: z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'must be owner/name').optional(),
+  status: BuildStatus.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+const ByHand = z.strictObject({
+  /** refs/heads/x, refs/tags/x, or a bare branch name. */
+  ref: z.string().trim().min(1),
+  sha: z.string().regex(/^[0-9a-f]{40}$/, 'must be a full 40-hex commit sha').optional(),
+  rule: z.string().min(1).optional(),
+});
+
+/** Builds: list, get, build by hand, cancel. */
+export const buildRoutes: RouteModule = (router, { requireRole, builds, lanes, repos, deliveries, rules, compiled, audit, clock }) => {
+  router.get('/api/builds', requireRole('viewer'), async (req, res) => {
+    const q = parseInput(ListQuery, req.query, 'query');
+    res.json({ builds: await builds.list({ limit: q.limit, ...(q.repo ? { repo: q.repo } : {}), ...(q.status ? { status: q.status } : {}) }) });
+  });
+
+  router.get('/api/builds/:id', requireRole('viewer'), async (req, res) => {
+    const found = await builds.get(req.params.id as string);
+    if (!found) throw notFound(`no build ${req.params.id}`);
+    res.json(found);
+  });
+
+  router.post('/api/repos/:owner/:name/builds', requireRole('developer'), async (req, res) => {
+    const repo = repoParam(req.params);
+    const input = parseInput(ByHand, req.body ?? {});
+    const stored = await repos.get(repo);
+    if (!stored) throw notFound(`no repository ${repo}: store its config with PUT /api/repos/${repo}`);
+    const ref = input.ref.startsWith('refs/') ? input.ref : `refs/heads/${input.ref}`;
+    if (!rules.isValidGitRefName(ref)) throw invalid(`ref: not a valid git ref name: ${ref}`, [{ path: 'ref', message: 'not a valid git ref name' }]);
+    const sha = input.sha ?? (await deliveries.headOf(stored.repo, ref));
+    if (!sha) {
+      const message = `required: no push of ${ref} seen yet, so pass the commit to build`;
+      throw invalid(`sha: ${message}`, [{ path: 'sha', message }]);
+    }
+    const config = stored.config as unknown as RepoConfig;
+    const preview = rules.evaluate(compiled.get(stored.version, config), { ref, sha }, { manual: true, ...(input.rule ? { rule: input.rule } : {}) });
+    if (preview.builds.length === 0) {
+      const why = preview.skipped.map((s) => `${s.rule}: ${s.reason}`).join('; ') || 'the config has no rules';
+      throw invalid(`nothing to build for ${ref}: ${why}`, preview.skipped.map((s) => ({ path: input.rule ? 'rule' : 'ref', message: `${s.rule}: ${s.reason}` })));
+    }
+    const by = principal(res).name;
+    const at = clock();
+    const records = toBuildRecords(preview.builds, {
+      repo: stored.repo,
+      ref,
+      sha,
+      image: config.image,
+      cloneUrl: config.source?.url ?? null,
+      deliveryId: null,
+      trigger: 'manual',
+      by,
+      warnings: preview.warnings,
+      at,
+    });
+    const { superseded } = await lanes.submit(records);
+    await audit.append({ at: at.toISOString(), actor: by, action: 'build.create', repo: stored.repo, from: null, to: null, result: `${records.map((r) => r.id).join(',')} ${ref}@${sha.slice(0, 12)}` });
+    res.status(202).json({ builds: records.map((r) => r.id), skipped: preview.skipped, warnings: preview.warnings, superseded });
+  });
+
+  router.post('/api/builds/:id/cancel', requireRole('developer'), async (req, res) => {
+    const id = req.params.id as string;
+    const by = principal(res).name;
+    const record = await lanes.cancel(id, by);
+    await audit.append({ at: clock().toISOString(), actor: by, action: 'build.cancel', repo: record.repo, from: record.digest, to: null, result: record.status });
+    res.status(202).json(record);
+  });
+};

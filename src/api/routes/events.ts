@@ -1,0 +1,26 @@
+import type { SlipwayEvent } from '../../store/index.js';
+import type { RouteModule } from './index.js';
+
+const HEARTBEAT_MS = 15_000;
+
+/** `GET /api/events`: server-sent events of build and deployment state changes, with heartbeats. */
+export const eventRoutes: RouteModule = (router, { requireRole, events }) => {
+  router.get('/api/events', requireRole('viewer'), async (req, res) => {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write(': connected\n\n');
+    const send = (event: SlipwayEvent) => {
+      res.write(`event: ${event.type}\ndata: ${JSON.stringify(event.record)}\n\n`);
+    };
+    const unsubscribe = await events.subscribe(send);
+    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
+    req.on('close', () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+    });
+  });
+};

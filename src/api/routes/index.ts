@@ -1,0 +1,28 @@
+import type { Router } from 'express';
+import type { RouteContext } from '../deps.js';
+import { buildRoutes } from './builds.js';
+import { deliveryRoutes } from './deliveries.js';
+import { eventRoutes } from './events.js';
+import { healthRoutes } from './health.js';
+import { previewRoutes } from './preview.js';
+import { repoRoutes } from './repos.js';
+import { tokenRoutes } from './tokens.js';
+import { webhookRoutes } from './webhooks.js';
+
+/** A route module adds its routes (full paths) to the router it is given. */
+export type RouteModule = (router: Router, ctx: RouteContext) => void;
+
+/**
+ * Every route module, mounted in this order. To add yours (e.g. logs, environments),
+ * import it above and append it here: that is the only change needed.
+ */
+export const routeModules: RouteModule[] = [
+  healthRoutes,
+  webhookRoutes,
+  tokenRoutes,
+  repoRoutes,
+  previewRoutes,
+  buildRoutes,
+  deliveryRoutes,
+  eventRoutes,
+];

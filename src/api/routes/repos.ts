@@ -1,0 +1,77 @@
+import { parse as parseYaml } from 'yaml';
+import type { RepoConfig } from '../../rules/index.js';
+import { principal } from '../auth.js';
+import { ApiError, badRequest, invalid, notFound } from '../errors.js';
+import type { RouteModule } from './index.js';
+
+const REPO = /^[A-Za-z0-9._-]+$/;
+
+/** `owner/name` from the path; 400 when it is not a GitHub repository name. */
+export function repoParam(params: Record<string, unknown>): string {
+  const owner = String(params.owner ?? '');
+  const name = String(params.name ?? '');
+  if (!REPO.test(owner) || !REPO.test(name)) throw badRequest(`not a repository name: ${owner}/${name} (expected owner/name)`);
+  return `${owner}/${name}`;
+}
+
+/** A config document from a JSON or YAML body. */
+function documentOf(body: unknown): unknown {
+  if (typeof body !== 'string') return body;
+  try {
+    return parseYaml(body, { prettyErrors: true });
+  } catch (err) {
+    throw badRequest(`malformed YAML: ${(err as Error).message}`);
+  }
+}
+
+/** Repositories and their config documents (validated whole by src/rules). */
+export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, audit, clock }) => {
+  router.put('/api/repos/:owner/:name', requireRole('developer'), async (req, res) => {
+    const repo = repoParam(req.params);
+    const doc = documentOf(req.body);
+    if (doc === undefined || doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+      throw badRequest('send the config document as a JSON object or YAML (Content-Type: application/json or application/yaml)');
+    }
+    const config: RepoConfig = rules.normalise(doc);
+    if (config.repository.toLowerCase() !== repo.toLowerCase()) {
+      const message = `must be "${repo}", the repository of this URL`;
+      throw invalid(`repository: ${message}`, [{ path: 'repository', message }]);
+    }
+    const by = principal(res).name;
+    const at = clock();
+    const before = await repos.get(repo);
+    const { stored } = await repos.put(config.repository, config as unknown as Record<string, unknown>, by, at);
+    await audit.append({
+      at: at.toISOString(),
+      actor: by,
+      action: before ? 'repo.update' : 'repo.create',
+      repo: stored.repo,
+      from: before?.version ?? null,
+      to: stored.version,
+      result: 'stored',
+    });
+    res.json(stored.config);
+  });
+
+  router.get('/api/repos', requireRole('viewer'), async (_req, res) => {
+    const all = await repos.list();
+    res.json({ repos: all.map((r) => ({ repo: r.repo, config: r.config, version: r.version, updatedAt: r.updatedAt, updatedBy: r.updatedBy })) });
+  });
+
+  router.get('/api/repos/:owner/:name', requireRole('viewer'), async (req, res) => {
+    const repo = repoParam(req.params);
+    const stored = await repos.get(repo);
+    if (!stored) throw notFound(`no repository ${repo}: store its config with PUT /api/repos/${repo}`);
+    res.json(stored.config);
+  });
+
+  router.delete('/api/repos/:owner/:name', requireRole('admin'), async (req, res) => {
+    const repo = repoParam(req.params);
+    const before = await repos.get(repo);
+    if (!before) throw notFound(`no repository ${repo}`);
+    if (!(await repos.delete(repo))) throw new ApiError(404, `no repository ${repo}`, 'not_found');
+    const at = clock();
+    await audit.append({ at: at.toISOString(), actor: principal(res).name, action: 'repo.delete', repo: before.repo, from: before.version, to: null, result: 'deleted' });
+    res.status(204).end();
+  });
+};

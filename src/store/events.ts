@@ -1,0 +1,44 @@
+import type { Redis } from 'ioredis';
+import type { BuildRecord, DeploymentRecord } from './records.js';
+import { keys } from './keys.js';
+
+export type SlipwayEvent = { type: 'build'; record: BuildRecord } | { type: 'deployment'; record: DeploymentRecord };
+export type EventListener = (event: SlipwayEvent) => void;
+
+/**
+ * Build and deployment state changes over Redis pub/sub, so every API process sees what any
+ * worker did. Publishing uses the shared connection; the first subscriber opens one dedicated
+ * subscriber connection for the whole process (not one per SSE client).
+ */
+export class EventBus {
+  private sub: Redis | undefined;
+  private readonly listeners = new Set<EventListener>();
+
+  constructor(private readonly redis: Redis) {}
+
+  async publish(event: SlipwayEvent): Promise<void> {
+    await this.redis.publish(keys.events, JSON.stringify(event));
+  }
+
+  /** Calls `listener` for every event from now on; answers the unsubscribe function. */
+  async subscribe(listener: EventListener): Promise<() => void> {
+    this.listeners.add(listener);
+    if (!this.sub) {
+      const sub = this.redis.duplicate();
+      this.sub = sub;
+      sub.on('message', (_channel: string, message: string) => {
+        const event = JSON.parse(message) as SlipwayEvent;
+        for (const l of this.listeners) l(event);
+      });
+      await sub.subscribe(keys.events);
+    }
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+    const sub = this.sub;
+    this.sub = undefined;
+    if (sub) sub.disconnect();
+  }
+}

@@ -1,0 +1,19 @@
+/** Redis key layout of the records this folder owns; every key starts with `slipway:`. */
+export const keys = {
+  /** hash: owner/name → JSON StoredRepo */
+  repos: 'slipway:repos',
+  /** hash: sha256(token) hex → JSON TokenInfo */
+  tokens: 'slipway:tokens',
+  /** hash: token name → sha256(token) hex (names are unique) */
+  tokenNames: 'slipway:token-names',
+  /** string per delivery: JSON DeliveryDecision (or a short-lived claim while it is being decided) */
+  delivery: (id: string) => `slipway:delivery:${id}`,
+  /** list, newest first, capped: JSON DeliveryDecision */
+  deliveries: 'slipway:deliveries',
+  /** hash per repository: ref → sha of its last push (for builds by hand without a sha) */
+  heads: (repo: string) => `slipway:heads:${repo.toLowerCase()}`,
+  /** stream of audit entries */
+  audit: 'slipway:audit',
+  /** pub/sub channel of build and deployment state changes */
+  events: 'slipway:events',
+} as const;

@@ -1,0 +1,59 @@
+import type { BuildRecord, RepoStore } from '../store/index.js';
+import type { RepoConfig, SkippedRule } from '../rules/index.js';
+import { toBuildRecords } from './build-records.js';
+import type { CompiledCache, RulesEngine } from './engine.js';
+import { skipMarker, type SourceEvent } from './source-event.js';
+
+/** What one push leads to: builds to queue, or the reason nothing is built, and why each rule did (not) match. */
+export interface Decision {
+  /** owner/name as stored (or as pushed when unknown). */
+  repo: string;
+  ignored: string | null;
+  builds: BuildRecord[];
+  skipped: SkippedRule[];
+  warnings: string[];
+}
+
+export type Decide = (event: SourceEvent, deliveryId: string, at: Date) => Promise<Decision>;
+
+/** Turns a push into builds using the repository's stored, compiled rules. */
+export function createDecider(o: { repos: RepoStore; engine: RulesEngine; cache: CompiledCache }): Decide {
+  return async (event, deliveryId, at) => {
+    const stored = await o.repos.get(event.repository);
+    const ignore = (reason: string): Decision => ({
+      repo: stored?.repo ?? event.repository,
+      ignored: reason,
+      builds: [],
+      skipped: [],
+      warnings: [],
+    });
+    if (!stored) return ignore(`unknown repository ${event.repository}`);
+    if (event.deleted) return ignore('deleted ref');
+    if (!o.engine.isValidGitRefName(event.ref)) return ignore('invalid ref');
+    if (event.source === null) return ignore(`${event.ref} is neither a branch nor a tag`);
+    const marker = skipMarker(event.headCommitMessage);
+    if (marker) return ignore(`${marker} in the head commit message`);
+
+    const config = stored.config as unknown as RepoConfig;
+    const compiled = o.cache.get(stored.version, config);
+    const preview = o.engine.evaluate(compiled, {
+      ref: event.ref,
+      sha: event.sha,
+      changed: event.changed ?? null,
+      ...(event.defaultBranch ? { defaultBranch: event.defaultBranch } : {}),
+    });
+    const builds = toBuildRecords(preview.builds, {
+      repo: stored.repo,
+      ref: event.ref,
+      sha: event.sha,
+      image: config.image,
+      cloneUrl: config.source?.url ?? event.cloneUrl,
+      deliveryId,
+      trigger: 'webhook',
+      by: `github:${event.pusher}`,
+      warnings: preview.warnings,
+      at,
+    });
+    return { repo: stored.repo, ignored: null, builds, skipped: preview.skipped, warnings: preview.warnings };
+  };
+}

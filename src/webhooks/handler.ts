@@ -1,0 +1,200 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import type { BuildRecord, DeliveryDecision, DeliveryStore } from '../store/index.js';
+import type { Decide } from './decide.js';
+import { WebhookError } from './errors.js';
+import { PushPayload, sourceEventFromPush } from './source-event.js';
+import type { Verify } from './verify.js';
+
+export interface WebhookRequest {
+  headers: IncomingHttpHeaders;
+  /** The raw body exactly as received: the signature covers these bytes. */
+  body: Buffer;
+}
+
+export interface WebhookAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** Framework-free intake: any HTTP adapter hands it the headers and raw body and sends back its answer. */
+export type WebhookHandler = (req: WebhookRequest) => Promise<WebhookAnswer>;
+
+export interface WebhookHandlerOptions {
+  verify: Verify;
+  decide: Decide;
+  /** Stores the records and their jobs atomically (src/queue Lanes.submit); resolves once they are in Redis. */
+  enqueue: (builds: BuildRecord[]) => Promise<{ superseded: string[] }>;
+  deliveries: DeliveryStore;
+  log: Logger;
+  clock: () => Date;
+  /** Registers `slipway_webhook_deliveries_total{outcome}` here when given. */
+  metrics?: Registry;
+}
+
+const IGNORED_EVENTS: Record<string, string> = {
+  create: 'create events build nothing (tags are built from their push)',
+  pull_request: 'pull_request events build nothing (rules build branches and tags)',
+};
+
+const DELIVERY_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+function header(h: IncomingHttpHeaders, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The JSON text of a delivery: GitHub sends it as is, or form-encoded in `payload=`. */
+function payloadText(contentType: string | undefined, raw: string): string {
+  const type = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/json') return raw;
+  if (type === 'application/x-www-form-urlencoded') {
+    const payload = new URLSearchParams(raw).get('payload');
+    if (payload === null) throw new WebhookError(400, 'malformed body: form-encoded delivery without a payload= field', 'malformed');
+    return payload;
+  }
+  throw new WebhookError(415, `unsupported Content-Type ${type}: GitHub sends application/json or application/x-www-form-urlencoded`, 'unsupported_media_type');
+}
+
+function parseJson(text: string): Record<string, unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new WebhookError(400, `malformed JSON body: ${(err as Error).message}`, 'malformed');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new WebhookError(400, 'malformed body: the payload must be a JSON object', 'malformed');
+  }
+  return body as Record<string, unknown>;
+}
+
+/**
+ * Verify, dedupe, normalise, decide, enqueue: one delivery in, one answer out.
+ * The 202 is sent only after the build records and their jobs are in Redis; any failure of
+ * Redis answers 503 and gives the delivery id back, so GitHub's redelivery is decided afresh.
+ */
+export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
+  const outcomes = new Counter({
+    name: 'slipway_webhook_deliveries_total',
+    help: 'GitHub webhook deliveries by outcome',
+    labelNames: ['outcome'] as const,
+    registers: o.metrics ? [o.metrics] : [],
+  });
+
+  const refuse = (err: WebhookError): WebhookAnswer => {
+    outcomes.inc({ outcome: err.status === 401 ? 'unauthorized' : 'bad_request' });
+    o.log.warn({ status: err.status, code: err.code }, `webhook refused: ${err.message}`);
+    return { status: err.status, body: { error: err.message, code: err.code, errors: [] } };
+  };
+
+  return async ({ headers, body }) => {
+    let deliveryId: string;
+    let event: string;
+    let payload: Record<string, unknown>;
+    try {
+      const signature = header(headers, 'x-hub-signature-256');
+      if (!signature) throw new WebhookError(401, 'missing X-Hub-Signature-256 header: set the webhook secret in GitHub', 'unsigned');
+      const raw = body.toString('utf8');
+      if (!(await o.verify(raw, signature))) {
+        throw new WebhookError(401, 'X-Hub-Signature-256 does not match: check the webhook secret', 'bad_signature');
+      }
+      event = header(headers, 'x-github-event') ?? '';
+      if (!event) throw new WebhookError(400, 'missing X-GitHub-Event header', 'missing_header');
+      deliveryId = header(headers, 'x-github-delivery') ?? '';
+      if (!deliveryId) throw new WebhookError(400, 'missing X-GitHub-Delivery header', 'missing_header');
+      if (!DELIVERY_ID.test(deliveryId)) throw new WebhookError(400, 'malformed X-GitHub-Delivery header', 'malformed');
+      payload = parseJson(payloadText(header(headers, 'content-type'), raw));
+    } catch (err) {
+      if (err instanceof WebhookError) return refuse(err);
+      throw err;
+    }
+
+    let push: PushPayload | undefined;
+    if (event === 'push') {
+      const parsed = PushPayload.safeParse(payload);
+      if (!parsed.success) {
+        const where = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+        return refuse(new WebhookError(400, `malformed push payload: ${where}`, 'malformed'));
+      }
+      push = parsed.data;
+    }
+
+    const at = o.clock();
+    let claimed = false;
+    try {
+      const source = push ? sourceEventFromPush(push) : undefined;
+      // Claim and decide together: both read Redis, in the same round trip.
+      const [fresh, decision] = await Promise.all([
+        o.deliveries.claim(deliveryId),
+        source ? o.decide(source, deliveryId, at) : Promise.resolve(undefined),
+      ]);
+      if (!fresh) {
+        outcomes.inc({ outcome: 'duplicate' });
+        o.log.info({ deliveryId, event }, 'webhook: redelivery, nothing queued');
+        return { status: 200, body: { deliveryId, duplicate: true } };
+      }
+      claimed = true;
+
+      const repo = (payload.repository as { full_name?: unknown } | undefined)?.full_name;
+      const record: DeliveryDecision = {
+        deliveryId,
+        event,
+        repo: decision?.repo ?? (typeof repo === 'string' ? repo : null),
+        ref: source?.ref ?? null,
+        sha: source?.sha ?? null,
+        receivedAt: at.toISOString(),
+        outcome: 'ignored',
+        ignored: null,
+        builds: [],
+        matched: [],
+        skipped: decision?.skipped ?? [],
+        warnings: decision?.warnings ?? [],
+        superseded: [],
+      };
+      let answer: WebhookAnswer;
+      if (event === 'ping') {
+        record.outcome = 'ping';
+        answer = { status: 200, body: { deliveryId, ping: 'pong', zen: payload.zen ?? null } };
+      } else if (!decision) {
+        record.ignored = IGNORED_EVENTS[event] ?? `${event} events build nothing`;
+        answer = { status: 202, body: { deliveryId, builds: [], ignored: record.ignored } };
+      } else if (decision.ignored) {
+        record.ignored = decision.ignored;
+        answer = { status: 202, body: { deliveryId, builds: [], ignored: record.ignored } };
+      } else {
+        const { superseded } = decision.builds.length ? await o.enqueue(decision.builds) : { superseded: [] };
+        record.outcome = 'accepted';
+        record.builds = decision.builds.map((b) => b.id);
+        record.matched = decision.builds.map((b) => ({ rules: b.rules, tags: b.tags }));
+        record.superseded = superseded;
+        answer = {
+          status: 202,
+          body: { deliveryId, builds: record.builds, skipped: record.skipped, warnings: record.warnings, superseded },
+        };
+      }
+      try {
+        await o.deliveries.record(record);
+      } catch (err) {
+        // Builds already queued are durable and must not be queued twice: answer as accepted.
+        if (record.builds.length === 0) throw err;
+        o.log.error({ err, deliveryId }, 'webhook: builds queued but the delivery decision was not stored');
+      }
+      outcomes.inc({ outcome: record.outcome });
+      o.log.info(
+        { deliveryId, event, repo: record.repo, ref: record.ref, builds: record.builds, ignored: record.ignored, skipped: record.skipped },
+        record.ignored ? `webhook ignored: ${record.ignored}` : `webhook ${record.outcome}: ${record.builds.length} build(s)`,
+      );
+      return answer;
+    } catch (err) {
+      outcomes.inc({ outcome: 'unavailable' });
+      o.log.error({ err, deliveryId, event }, 'webhook not accepted: storage unavailable');
+      if (claimed) await o.deliveries.release(deliveryId).catch(() => undefined);
+      return {
+        status: 503,
+        body: { error: `not accepted, try again (GitHub redelivers): ${(err as Error).message}`, code: 'unavailable', errors: [] },
+      };
+    }
+  };
+}
