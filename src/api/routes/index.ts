@@ -1,4 +1,5 @@
 import type { Router } from 'express';
+import { createDashboard } from '../../dashboard/index.js';
 import type { RouteContext } from '../deps.js';
 import { buildRoutes } from './builds.js';
 import { deliveryRoutes } from './deliveries.js';
@@ -25,4 +26,5 @@ export const routeModules: RouteModule[] = [
   buildRoutes,
   deliveryRoutes,
   eventRoutes,
+  (router) => void router.use(createDashboard()), // the web dashboard: GET / and /ui/** (src/dashboard)
 ];
