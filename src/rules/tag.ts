@@ -1,0 +1,15 @@
+/** Docker's tag grammar and the sanitising steps of spec/rules.md. */
+
+export const DOCKER_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * Makes a rendered tag valid for Docker: runs of characters outside `[A-Za-z0-9_.-]` become
+ * one `-`, then leading `.` and `-` go, then it is cut to 128 characters. May return ''.
+ */
+export function sanitizeTag(raw: string): string {
+  return raw.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[.-]+/, '').slice(0, 128);
+}
+
+export function isValidDockerTag(tag: string): boolean {
+  return DOCKER_TAG.test(tag);
+}
