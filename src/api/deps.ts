@@ -7,7 +7,7 @@ import type { RequireRole } from './auth.js';
 
 /** What the API needs of the lanes (src/queue): accept builds, cancel one. */
 export interface LanesPort {
-  submit(builds: BuildRecord[]): Promise<{ superseded: string[] }>;
+  submit(builds: BuildRecord[], opts?: { concurrency?: number; cancelSuperseded?: boolean }): Promise<{ superseded: string[] }>;
   cancel(id: string, by: string): Promise<BuildRecord>;
 }
 

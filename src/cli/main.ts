@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { registerRulesCommands } from './rules.js';
+import { registerServerCommands } from './server.js';
+import { registerClientCommands } from './client.js';
 
 const program = new Command()
   .name('slipway')
@@ -8,6 +10,8 @@ const program = new Command()
   .exitOverride();
 
 registerRulesCommands(program);
+registerServerCommands(program);
+registerClientCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -12,6 +12,8 @@ export interface Decision {
   builds: BuildRecord[];
   skipped: SkippedRule[];
   warnings: string[];
+  /** The repository's builder settings the lanes need. */
+  lane: { concurrency: number; cancelSuperseded: boolean };
 }
 
 export type Decide = (event: SourceEvent, deliveryId: string, at: Date) => Promise<Decision>;
@@ -26,6 +28,7 @@ export function createDecider(o: { repos: RepoStore; engine: RulesEngine; cache:
       builds: [],
       skipped: [],
       warnings: [],
+      lane: { concurrency: 1, cancelSuperseded: false },
     });
     if (!stored) return ignore(`unknown repository ${event.repository}`);
     if (event.deleted) return ignore('deleted ref');
@@ -54,6 +57,7 @@ export function createDecider(o: { repos: RepoStore; engine: RulesEngine; cache:
       warnings: preview.warnings,
       at,
     });
-    return { repo: stored.repo, ignored: null, builds, skipped: preview.skipped, warnings: preview.warnings };
+    const lane = { concurrency: compiled.builder.concurrency, cancelSuperseded: compiled.builder.cancelSuperseded };
+    return { repo: stored.repo, ignored: null, builds, skipped: preview.skipped, warnings: preview.warnings, lane };
   };
 }

@@ -25,7 +25,7 @@ export interface WebhookHandlerOptions {
   verify: Verify;
   decide: Decide;
   /** Stores the records and their jobs atomically (src/queue Lanes.submit); resolves once they are in Redis. */
-  enqueue: (builds: BuildRecord[]) => Promise<{ superseded: string[] }>;
+  enqueue: (builds: BuildRecord[], lane: { concurrency: number; cancelSuperseded: boolean }) => Promise<{ superseded: string[] }>;
   deliveries: DeliveryStore;
   log: Logger;
   clock: () => Date;
@@ -164,7 +164,7 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
         record.ignored = decision.ignored;
         answer = { status: 202, body: { deliveryId, builds: [], ignored: record.ignored } };
       } else {
-        const { superseded } = decision.builds.length ? await o.enqueue(decision.builds) : { superseded: [] };
+        const { superseded } = decision.builds.length ? await o.enqueue(decision.builds, decision.lane) : { superseded: [] };
         record.outcome = 'accepted';
         record.builds = decision.builds.map((b) => b.id);
         record.matched = decision.builds.map((b) => ({ rules: b.rules, tags: b.tags }));

@@ -1,7 +1,7 @@
 export { createWebhookHandler, type WebhookHandler, type WebhookRequest, type WebhookAnswer, type WebhookHandlerOptions } from './handler.js';
 export { createVerifier, type Verify } from './verify.js';
 export { createDecider, type Decide, type Decision } from './decide.js';
-export { CompiledCache, type RulesEngine, type CompiledRules } from './engine.js';
+export { CompiledCache, rulesEngine, type RulesEngine } from './engine.js';
 export { sourceEventFromPush, skipMarker, PushPayload, type SourceEvent } from './source-event.js';
 export { toBuildRecords, newBuildId, type BuildOrigin } from './build-records.js';
 export { WebhookError } from './errors.js';

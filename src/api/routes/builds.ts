@@ -46,7 +46,8 @@ export const buildRoutes: RouteModule = (router, { requireRole, builds, lanes, r
       throw invalid(`sha: ${message}`, [{ path: 'sha', message }]);
     }
     const config = stored.config as unknown as RepoConfig;
-    const preview = rules.evaluate(compiled.get(stored.version, config), { ref, sha }, { manual: true, ...(input.rule ? { rule: input.rule } : {}) });
+    const plan = compiled.get(stored.version, config);
+    const preview = rules.evaluate(plan, { ref, sha }, { manual: true, ...(input.rule ? { rule: input.rule } : {}) });
     if (preview.builds.length === 0) {
       const why = preview.skipped.map((s) => `${s.rule}: ${s.reason}`).join('; ') || 'the config has no rules';
       throw invalid(`nothing to build for ${ref}: ${why}`, preview.skipped.map((s) => ({ path: input.rule ? 'rule' : 'ref', message: `${s.rule}: ${s.reason}` })));
@@ -65,7 +66,7 @@ export const buildRoutes: RouteModule = (router, { requireRole, builds, lanes, r
       warnings: preview.warnings,
       at,
     });
-    const { superseded } = await lanes.submit(records);
+    const { superseded } = await lanes.submit(records, { concurrency: plan.builder.concurrency, cancelSuperseded: plan.builder.cancelSuperseded });
     await audit.append({ at: at.toISOString(), actor: by, action: 'build.create', repo: stored.repo, from: null, to: null, result: `${records.map((r) => r.id).join(',')} ${ref}@${sha.slice(0, 12)}` });
     res.status(202).json({ builds: records.map((r) => r.id), skipped: preview.skipped, warnings: preview.warnings, superseded });
   });

@@ -1,5 +1,5 @@
-import { parse as parseYaml } from 'yaml';
-import type { RepoConfig } from '../../rules/index.js';
+import { RulesError, type RepoConfig } from '../../rules/index.js';
+import type { RulesEngine } from '../../webhooks/index.js';
 import { principal } from '../auth.js';
 import { ApiError, badRequest, invalid, notFound } from '../errors.js';
 import type { RouteModule } from './index.js';
@@ -14,13 +14,14 @@ export function repoParam(params: Record<string, unknown>): string {
   return `${owner}/${name}`;
 }
 
-/** A config document from a JSON or YAML body. */
-function documentOf(body: unknown): unknown {
+/** A config document from a JSON or YAML body; a YAML syntax error is a malformed body (400). */
+function documentOf(body: unknown, rules: RulesEngine): unknown {
   if (typeof body !== 'string') return body;
   try {
-    return parseYaml(body, { prettyErrors: true });
+    return rules.parseText(body);
   } catch (err) {
-    throw badRequest(`malformed YAML: ${(err as Error).message}`);
+    if (err instanceof RulesError) throw badRequest(err.message, err.problems);
+    throw err;
   }
 }
 
@@ -28,7 +29,7 @@ function documentOf(body: unknown): unknown {
 export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, audit, clock }) => {
   router.put('/api/repos/:owner/:name', requireRole('developer'), async (req, res) => {
     const repo = repoParam(req.params);
-    const doc = documentOf(req.body);
+    const doc = documentOf(req.body, rules);
     if (doc === undefined || doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
       throw badRequest('send the config document as a JSON object or YAML (Content-Type: application/json or application/yaml)');
     }

@@ -1,0 +1,312 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer as createNetServer } from 'node:net';
+import type { Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import Docker from 'dockerode';
+import { Redis, type RedisOptions } from 'ioredis';
+import { pino, type Logger } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createApi } from './api/index.js';
+import type { Config } from './config.js';
+import { Lanes, LaneWorker, type BuildRunner } from './queue/index.js';
+import { AuditStore, BuildStore, DeliveryStore, EventBus, RepoStore, TokenStore, type BuildRecord } from './store/index.js';
+import { CompiledCache, createDecider, createVerifier, createWebhookHandler, rulesEngine } from './webhooks/index.js';
+
+/**
+ * The composition root: the only place that builds real collaborators (Redis, Docker, logger,
+ * clock, metrics) and wires the parts. `serve` = API + webhook intake; `worker` = builds;
+ * `up` = both, plus a private redis-server when SLIPWAY_REDIS_URL is unset.
+ */
+
+/** Start-up refused (bad Redis policy, Redis unreachable, missing secret): the CLI prints it and exits 1. */
+export class StartupError extends Error {
+  readonly code = 'startup_refused';
+}
+
+const REDIS_CHECK_MS = 10_000;
+
+export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+  return pino({ level: config.logLevel, base: { service: 'slipway' } });
+}
+
+/** A Docker client for DOCKER_HOST (unix:///path, tcp://host:port, http(s)://host:port), default the local socket. */
+export function dockerClient(dockerHost: string | undefined): Docker {
+  if (!dockerHost) return new Docker({ socketPath: '/var/run/docker.sock' });
+  const u = new URL(dockerHost);
+  if (u.protocol === 'unix:') return new Docker({ socketPath: u.pathname });
+  const protocol = u.protocol === 'https:' ? 'https' : 'http';
+  return new Docker({ host: u.hostname, port: Number(u.port || (protocol === 'https' ? 2376 : 2375)), protocol });
+}
+
+/**
+ * Connects and proves the Redis is fit for slipway within 10 s: reachable, and
+ * `maxmemory-policy noeviction` (an evicting Redis silently drops queued builds).
+ */
+export async function connectRedis(url: string, log: Logger, opts: RedisOptions = {}): Promise<Redis> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5000, ...opts });
+  redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const policy = await Promise.race([
+      (async () => {
+        await redis.connect();
+        const info = await redis.info('memory');
+        return /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? 'unknown';
+      })(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StartupError(`cannot reach Redis at ${redactUrl(url)} within ${REDIS_CHECK_MS / 1000} s: is it running? (SLIPWAY_REDIS_URL)`)), REDIS_CHECK_MS);
+      }),
+    ]);
+    if (policy !== 'noeviction') {
+      throw new StartupError(
+        `Redis maxmemory-policy is ${policy}; slipway needs noeviction (an evicting Redis silently drops queued builds). ` +
+          `Fix: redis-cli -u ${redactUrl(url)} CONFIG SET maxmemory-policy noeviction, and put "maxmemory-policy noeviction" in redis.conf so it survives a restart.`,
+      );
+    }
+    return redis;
+  } catch (err) {
+    redis.disconnect();
+    if (err instanceof StartupError) throw err;
+    throw new StartupError(`cannot use Redis at ${redactUrl(url)}: ${(err as Error).message} (SLIPWAY_REDIS_URL)`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function redactUrl(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}
+
+/** The build runner workers use. The single place where the real builder is plugged in. */
+function createRunner(_deps: { docker: Docker; redis: Redis; log: Logger; config: Config }): BuildRunner {
+  throw new StartupError('no build runner is available yet: src/builders has not been wired into src/main.ts createRunner()');
+}
+
+/** Build state changes go out on the event bus (SSE); a lost event never fails a build. */
+function publishBuilds(events: EventBus, log: Logger): (record: BuildRecord) => void {
+  return (record) => {
+    events.publish({ type: 'build', record }).catch((err: Error) => log.warn({ err: err.message, build: record.id }, 'event not published'));
+  };
+}
+
+export interface Running {
+  close(): Promise<void>;
+}
+
+export interface ServeHandle extends Running {
+  url: string;
+  server: Server;
+}
+
+function requireRedisUrl(config: Config): string {
+  if (!config.redisUrl) throw new StartupError('SLIPWAY_REDIS_URL is not set: point it at a Redis ≥ 7 (e.g. redis://127.0.0.1:6379), or use `slipway up`');
+  return config.redisUrl;
+}
+
+/** `slipway serve`: the API, webhook intake and dashboard. */
+export async function startServe(config: Config, o: { log?: Logger; clock?: () => Date } = {}): Promise<ServeHandle> {
+  const log = o.log ?? createLogger(config);
+  const clock = o.clock ?? (() => new Date());
+  if (!config.webhookSecret) throw new StartupError('SLIPWAY_WEBHOOK_SECRET is not set: set it to the secret configured on the GitHub webhook');
+  // The API's connection fails fast while Redis is away (503s), instead of queueing requests.
+  const redis = await connectRedis(requireRedisUrl(config), log, { enableOfflineQueue: false });
+  const docker = dockerClient(config.dockerHost);
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+
+  const repos = new RepoStore(redis);
+  const deliveries = new DeliveryStore(redis, config.deliveryTtlMs);
+  const engine = rulesEngine;
+  const compiled = new CompiledCache(engine);
+  const events = new EventBus(redis);
+  const lanes = new Lanes({ redis, log, clock: () => clock().getTime(), onChange: publishBuilds(events, log) });
+  const builds = new BuildStore(redis);
+  const webhook = createWebhookHandler({
+    verify: createVerifier(config.webhookSecret, config.webhookSecretPrevious),
+    decide: createDecider({ repos, engine, cache: compiled }),
+    enqueue: (b, lane) => lanes.submit(b, lane),
+    deliveries,
+    log,
+    clock,
+    metrics,
+  });
+  const app = createApi({
+    redis,
+    docker,
+    log,
+    clock,
+    metrics,
+    adminToken: config.adminToken,
+    webhookMaxBytes: config.webhookMaxBytes,
+    repos,
+    tokens: new TokenStore(redis),
+    audit: new AuditStore(redis),
+    deliveries,
+    events,
+    lanes,
+    builds,
+    webhook,
+    rules: engine,
+    compiled,
+  });
+
+  const server = app.listen(config.port, config.host);
+  await new Promise<void>((ok, fail) => {
+    server.once('listening', ok);
+    server.once('error', fail);
+  });
+  const addr = server.address();
+  const url = `http://${config.host}:${typeof addr === 'object' && addr ? addr.port : config.port}`;
+  log.info({ url }, 'slipway serve: listening');
+
+  return {
+    url,
+    server,
+    close: async () => {
+      // Finish requests in flight; cut idle keep-alives and event streams so we exit within 10 s.
+      const closed = new Promise<void>((ok) => server.close(() => ok()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), 8_000);
+      await closed;
+      clearTimeout(force);
+      await lanes.close();
+      await events.close();
+      redis.disconnect();
+    },
+  };
+}
+
+/** `slipway worker`: runs builds from the lanes. */
+export async function startWorker(config: Config, o: { log?: Logger; runner?: BuildRunner } = {}): Promise<Running> {
+  const log = o.log ?? createLogger(config);
+  const redis = await connectRedis(requireRedisUrl(config), log, { maxRetriesPerRequest: null });
+  const docker = dockerClient(config.dockerHost);
+  const runner = o.runner ?? createRunner({ docker, redis, log, config });
+  const events = new EventBus(redis);
+  const worker = new LaneWorker({ redis, runner, slots: config.workerSlots, log, onChange: publishBuilds(events, log) });
+  await worker.start();
+  log.info({ slots: config.workerSlots }, 'slipway worker: started');
+  return {
+    close: async () => {
+      await worker.close(config.shutdownGraceMs);
+      await events.close();
+      redis.disconnect();
+    },
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createNetServer();
+    s.on('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a ? ok(a.port) : fail(new Error('no free port'))));
+    });
+  });
+}
+
+/** A private redis-server for `slipway up`, with its data (AOF) under the data dir. */
+async function startPrivateRedis(dataDir: string, log: Logger): Promise<{ url: string; stop(): Promise<void> }> {
+  const dir = join(dataDir, 'redis');
+  await mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--loglevel', 'warning', '--logfile', join(dir, 'redis.log')];
+  let child: ChildProcess;
+  try {
+    child = spawn('redis-server', args, { stdio: 'ignore' });
+  } catch (err) {
+    throw new StartupError(`cannot start redis-server (${(err as Error).message}): install Redis ≥ 7 or set SLIPWAY_REDIS_URL`);
+  }
+  const spawned = new Promise<void>((ok, fail) => {
+    child.once('spawn', ok);
+    child.once('error', (err) => fail(new StartupError(`cannot start redis-server (${err.message}): install Redis ≥ 7 or set SLIPWAY_REDIS_URL`)));
+  });
+  await spawned;
+  const url = `redis://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      if ((await probe.ping()) === 'PONG') break;
+    } catch {
+      if (i > 200 || child.exitCode !== null) throw new StartupError(`redis-server did not start; see ${join(dir, 'redis.log')}`);
+    } finally {
+      probe.disconnect();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  log.info({ url, dir }, 'slipway up: private redis-server started');
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const gone = new Promise((ok) => child.once('exit', ok));
+      child.kill('SIGTERM'); // redis flushes its AOF on SIGTERM
+      await gone;
+    },
+  };
+}
+
+async function readOrCreate(file: string, create: () => string): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const value = create();
+    await writeFile(file, `${value}\n`, { mode: 0o600 });
+    return value;
+  }
+}
+
+export interface UpHandle extends ServeHandle {
+  webhookSecret: string;
+  adminToken: string;
+}
+
+/** `slipway up`: everything on one machine (API + workers in one process). */
+export async function startUp(config: Config, o: { log?: Logger; runner?: BuildRunner } = {}): Promise<UpHandle> {
+  const log = o.log ?? createLogger(config);
+  const dataDir = resolve(config.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const privateRedis = config.redisUrl ? undefined : await startPrivateRedis(dataDir, log);
+  try {
+    const redisUrl = config.redisUrl ?? privateRedis!.url;
+    const webhookSecret = config.webhookSecret ?? (await readOrCreate(join(dataDir, 'webhook-secret'), () => randomBytes(24).toString('hex')));
+    const redis = await connectRedis(redisUrl, log);
+    let adminToken = config.adminToken;
+    try {
+      if (!adminToken) {
+        const tokens = new TokenStore(redis);
+        const saved = await readFile(join(dataDir, 'admin-token'), 'utf8').then((t) => t.trim(), () => undefined);
+        if (saved && (await tokens.lookup(saved))?.role === 'admin') adminToken = saved;
+        else {
+          const created = await tokens.create(`up-admin-${Date.now().toString(36)}`, 'admin', 'slipway', new Date());
+          adminToken = created.token;
+          await writeFile(join(dataDir, 'admin-token'), `${adminToken}\n`, { mode: 0o600 });
+        }
+      }
+    } finally {
+      redis.disconnect();
+    }
+    const full: Config = { ...config, redisUrl, webhookSecret };
+    const serve = await startServe(full, { log });
+    const worker = await startWorker(full, { log, ...(o.runner ? { runner: o.runner } : {}) });
+    return {
+      ...serve,
+      webhookSecret,
+      adminToken: adminToken!,
+      close: async () => {
+        await Promise.all([serve.close(), worker.close()]);
+        await privateRedis?.stop();
+      },
+    };
+  } catch (err) {
+    await privateRedis?.stop();
+    throw err;
+  }
+}
