@@ -1,0 +1,25 @@
+/**
+ * Lanes: per-repository build queues on one BullMQ work queue. Design: src/queue/README.md.
+ *
+ * - `Lanes` (API / webhook side): `submit(builds, {concurrency, cancelSuperseded})`, `cancel(id, by)`.
+ * - `LaneWorker` (worker side): runs builds with a `BuildRunner`; `start()`, `close(graceMs)`.
+ * - Typed errors for runners: `BuildCancelled`, `Superseded`, `BuildTimeout`,
+ *   `NonRetryableBuildError`, `RetryableBuildError` (stable `code`, `retryable`).
+ */
+export { Lanes, type LanesOptions, type SubmitOptions, type SubmitResult } from './lanes.js';
+export { LaneWorker, type LaneWorkerOptions } from './worker.js';
+export {
+  LaneError,
+  BuildCancelled,
+  Superseded,
+  BuildTimeout,
+  NonRetryableBuildError,
+  RetryableBuildError,
+  WorkerStopping,
+  BuildNotFound,
+  ConflictError,
+  InvalidSubmission,
+} from './errors.js';
+export type { BuildRunner, BuildLog, BuildOutcome } from './runner.js';
+export { WorkJob } from './dispatcher.js';
+export { laneKeys, WORK_QUEUE } from './keys.js';

@@ -1,0 +1,138 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { BuildRecord, BuildStore, encodeBuild } from '../store/index.js';
+import { BuildNotFound, ConflictError, InvalidSubmission } from './errors.js';
+import { Dispatcher, openWorkQueue, type WorkJob } from './dispatcher.js';
+import { LaneScripts } from './scripts.js';
+
+export interface LanesOptions {
+  /** Shared command connection; the lanes open no other connection. */
+  redis: Redis;
+  log: Logger;
+  /** Milliseconds since the epoch; default Date.now. */
+  clock?: () => number;
+  /** Called with the fresh record after every state change made here (intake wires its EventBus). */
+  onChange?: (record: BuildRecord) => void;
+}
+
+export interface SubmitOptions {
+  /** The repository's `builder.concurrency` (default 1): builds of it that may run at once. */
+  concurrency?: number;
+  /** The repository's `builder.cancel_superseded`: a newer push also cancels that ref's running build. */
+  cancelSuperseded?: boolean;
+}
+
+export interface SubmitResult {
+  /** Older still-queued builds of the same refs, now `superseded`. */
+  superseded: string[];
+  /** Running builds of the same refs asked to stop (cancel_superseded); they end `superseded`. */
+  aborted: string[];
+}
+
+/**
+ * The producer side of the lanes: submit new builds, cancel builds. Used by the API and the
+ * webhook intake; any number of processes may use it at once.
+ */
+export class Lanes {
+  readonly store: BuildStore;
+  private readonly scripts: LaneScripts;
+  private readonly queue: Queue<WorkJob>;
+  private readonly dispatcher: Dispatcher;
+  private readonly clock: () => number;
+
+  constructor(private readonly o: LanesOptions) {
+    this.clock = o.clock ?? Date.now;
+    this.store = new BuildStore(o.redis);
+    this.scripts = new LaneScripts(o.redis);
+    this.queue = openWorkQueue(o.redis);
+    this.dispatcher = new Dispatcher({ scripts: this.scripts, queue: this.queue, clock: this.clock, log: o.log });
+  }
+
+  /**
+   * Atomically stores the records (status queued) and appends each to its repository's lane;
+   * an older still-queued build of the same repo+ref whose rules are all built again here is
+   * marked `superseded` (supersededBy = the new build carrying its first rule). Resolves once
+   * all of it is in Redis.
+   */
+  async submit(builds: BuildRecord[], opts: SubmitOptions = {}): Promise<SubmitResult> {
+    if (builds.length === 0) return { superseded: [], aborted: [] };
+    const records = builds.map((b, i) => validateNew(b, i));
+    const ids = new Set<string>();
+    records.forEach((r, i) => {
+      if (ids.has(r.id)) throw new InvalidSubmission(`duplicate build id ${r.id}`, `builds[${i}].id`);
+      ids.add(r.id);
+    });
+    if (opts.concurrency !== undefined && !(Number.isInteger(opts.concurrency) && opts.concurrency >= 1 && opts.concurrency <= 64)) {
+      throw new InvalidSubmission('concurrency must be a whole number from 1 to 64', 'concurrency');
+    }
+    let result: SubmitResult;
+    try {
+      result = await this.scripts.submit({
+        builds: records.map((r) => ({ id: r.id, repo: r.repo, ref: r.ref, rules: r.rules, fields: encodeBuild(r) })),
+        finishedAt: new Date(this.clock()).toISOString(),
+        ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+        ...(opts.cancelSuperseded !== undefined ? { cancelSuperseded: opts.cancelSuperseded } : {}),
+      });
+    } catch (err) {
+      const m = /DUPLICATE (.*)$/.exec(String((err as Error).message));
+      if (m) throw new ConflictError(`build ${m[1]} already exists`, 'duplicate_build');
+      throw err;
+    }
+    for (const r of records) this.changed(r);
+    if (result.superseded.length > 0) for (const r of await this.store.getMany(result.superseded)) this.changed(r);
+    await this.dispatcher.kick();
+    return result;
+  }
+
+  /**
+   * queued → cancelled at once; running → the runner's AbortSignal is aborted on whichever worker
+   * holds it and the record ends `cancelled` when the runner stops (the answer still says
+   * running). Ended → ConflictError (409); unknown id → BuildNotFound (404).
+   */
+  async cancel(id: string, by: string): Promise<BuildRecord> {
+    const now = new Date(this.clock()).toISOString();
+    const outcome = await this.scripts.cancel(id, by, now, `cancelled by ${by}`);
+    if (outcome === 'missing') throw new BuildNotFound(id);
+    const record = await this.store.get(id);
+    if (!record) throw new BuildNotFound(id);
+    if (outcome === 'ended') throw new ConflictError(`build ${id} has already ended (${record.status})`);
+    if (outcome === 'cancelled') {
+      this.changed(record);
+      await this.dispatcher.kick();
+    }
+    return record;
+  }
+
+  /** Runs one dispatch pass (normally triggered by submit, build ends and workers' timers). */
+  dispatch(): Promise<void> {
+    return this.dispatcher.kick();
+  }
+
+  /** Closes the work-queue handle; the shared connection stays open (it is the caller's). */
+  async close(): Promise<void> {
+    await this.dispatcher.kick();
+    await this.queue.close();
+  }
+
+  private changed(record: BuildRecord): void {
+    try {
+      this.o.onChange?.(record);
+    } catch (err) {
+      this.o.log.warn({ err, build: record.id }, 'onChange listener failed');
+    }
+  }
+}
+
+function validateNew(input: BuildRecord, i: number): BuildRecord {
+  const parsed = BuildRecord.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new InvalidSubmission(issue.message, `builds[${i}].${issue.path.join('.')}`);
+  }
+  const r = parsed.data;
+  if (r.status !== 'queued') throw new InvalidSubmission('a new build must be queued', `builds[${i}].status`);
+  if (r.id.length === 0 || /\s/.test(r.id)) throw new InvalidSubmission('build id must be non-empty without spaces', `builds[${i}].id`);
+  if (!/^[^/\s]+\/[^/\s]+$/.test(r.repo)) throw new InvalidSubmission('repo must be owner/name', `builds[${i}].repo`);
+  return r;
+}

@@ -1,0 +1,132 @@
+import type { Redis } from 'ioredis';
+import { BuildRecord, BuildStatus } from './records.js';
+
+/**
+ * Build records in Redis.
+ *
+ * Layout (every key under `slipway:`):
+ * - `slipway:build:<id>`            hash: one field per BuildRecord field, each JSON-encoded, so that
+ *                                   Lua scripts change single fields (status, finishedAt, …) atomically
+ *                                   without re-encoding the whole record; internal fields start with
+ *                                   `_` (`_seq` index score, `_dispatches`, `_attempts`, `_owner`, `_abort`)
+ *                                   and never reach readers.
+ * - `slipway:builds:seq`            counter: a global submission sequence, the score of every index
+ *                                   (newest first = highest score, no clock ties)
+ * - `slipway:builds`                zset of all builds
+ * - `slipway:builds:repo:<repo>`    zset per repository
+ * - `slipway:builds:status:<s>`     zset per status; moved in the same script that changes `status`
+ *
+ * Records are written and their status changed only by the lane scripts (src/queue), whose
+ * compare-and-set on `status` makes every transition happen exactly once.
+ */
+export const buildKeys = {
+  prefix: 'slipway:build:',
+  record: (id: string) => `slipway:build:${id}`,
+  seq: 'slipway:builds:seq',
+  all: 'slipway:builds',
+  repoPrefix: 'slipway:builds:repo:',
+  byRepo: (repo: string) => `slipway:builds:repo:${repo}`,
+  statusPrefix: 'slipway:builds:status:',
+  byStatus: (status: BuildStatus) => `slipway:builds:status:${status}`,
+} as const;
+
+const FIELDS = Object.keys(BuildRecord.shape) as (keyof BuildRecord)[];
+
+/** A record as flat hash arguments: `[field, json, field, json, …]`. */
+export function encodeBuild(record: BuildRecord): string[] {
+  const out: string[] = [];
+  for (const f of FIELDS) out.push(f, JSON.stringify(record[f]));
+  return out;
+}
+
+/** The record of a hash read with HGETALL; null when the hash is empty (no such build). */
+export function decodeBuild(hash: Record<string, string>): BuildRecord | null {
+  if (!hash || Object.keys(hash).length === 0) return null;
+  const raw: Record<string, unknown> = {};
+  for (const f of FIELDS) if (hash[f] !== undefined) raw[f] = JSON.parse(hash[f]);
+  return BuildRecord.parse(raw);
+}
+
+export interface BuildListQuery {
+  /** owner/name */
+  repo?: string;
+  status?: BuildStatus;
+  /** default 50, at most 500 */
+  limit?: number;
+}
+
+// Walks one index newest first; with a status filter it checks each record's status field,
+// bounded so a query never scans more than `cap` entries.
+const LIST_SCRIPT = `
+local idx, want, limit, cap = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if want == '' then return redis.call('ZREVRANGE', idx, 0, limit - 1) end
+local out, start, chunk = {}, 0, 200
+while #out < limit and start < cap do
+  local ids = redis.call('ZREVRANGE', idx, start, start + chunk - 1)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    if redis.call('HGET', '${buildKeys.prefix}' .. id, 'status') == want then
+      out[#out + 1] = id
+      if #out >= limit then break end
+    end
+  end
+  start = start + chunk
+end
+return out
+`;
+
+const APPEND_DEPLOYMENT_SCRIPT = `
+local cur = redis.call('HGET', KEYS[1], 'deployments')
+if not cur then return 0 end
+if cur == '[]' or cur == '{}' then cur = '[' .. ARGV[1] .. ']'
+else cur = string.sub(cur, 1, -2) .. ',' .. ARGV[1] .. ']' end
+redis.call('HSET', KEYS[1], 'deployments', cur)
+return 1
+`;
+
+/** Reads build records; the lanes write them. */
+export class BuildStore {
+  constructor(private readonly redis: Redis) {}
+
+  async get(id: string): Promise<BuildRecord | null> {
+    return decodeBuild(await this.redis.hgetall(buildKeys.record(id)));
+  }
+
+  /** Records of these ids in the same order; missing ones are left out. */
+  async getMany(ids: string[]): Promise<BuildRecord[]> {
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(buildKeys.record(id));
+    const res = (await pipe.exec()) ?? [];
+    const out: BuildRecord[] = [];
+    for (const [err, hash] of res) {
+      if (err) throw err;
+      const r = decodeBuild(hash as Record<string, string>);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  /** Newest first. */
+  async list(query: BuildListQuery = {}): Promise<BuildRecord[]> {
+    const limit = Math.max(1, Math.min(500, Math.floor(query.limit ?? 50)));
+    let index: string;
+    let filter = '';
+    if (query.repo) {
+      index = buildKeys.byRepo(query.repo);
+      if (query.status) filter = JSON.stringify(query.status);
+    } else if (query.status) {
+      index = buildKeys.byStatus(query.status);
+    } else {
+      index = buildKeys.all;
+    }
+    const ids = (await this.redis.eval(LIST_SCRIPT, 1, index, filter, limit, 100_000)) as string[];
+    return this.getMany(ids);
+  }
+
+  /** Adds a rollout this build started (deploy calls it). False when there is no such build. */
+  async addDeployment(id: string, deploymentId: string): Promise<boolean> {
+    const ok = await this.redis.eval(APPEND_DEPLOYMENT_SCRIPT, 1, buildKeys.record(id), JSON.stringify(deploymentId));
+    return ok === 1;
+  }
+}
