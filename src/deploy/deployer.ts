@@ -1,0 +1,285 @@
+import type { AuditEntry, BuildRecord, DeploymentRecord } from '../store/records.js';
+import { parseEnvironments, type EnvironmentConfig } from './environment.js';
+import { DeployError } from './errors.js';
+import type { DeploymentStore, EnvKey } from './store.js';
+
+export type Role = 'viewer' | 'developer' | 'deployer' | 'admin';
+const RANK: Record<Role, number> = { viewer: 0, developer: 1, deployer: 2, admin: 3 };
+
+/** Who asks: a token's name and role; automatic rollouts act as `slipway`. */
+export interface Actor {
+  name: string;
+  role: Role;
+}
+
+/** The parts of a stored repository config the deployer reads. */
+export interface RepoConfigSource {
+  get(repo: string): Promise<{ image: string; environments?: unknown } | null>;
+}
+
+export interface BuildSource {
+  get(id: string): Promise<BuildRecord | null>;
+}
+
+export interface AuditSink {
+  append(entry: AuditEntry): Promise<unknown>;
+}
+
+/** Deployment state changes, published on the intake's event bus. */
+export interface DeploymentEvents {
+  publish(event: { type: 'deployment'; deployment: DeploymentRecord }): unknown;
+}
+
+export interface DeployerOptions {
+  store: DeploymentStore;
+  configs: RepoConfigSource;
+  builds?: BuildSource;
+  audit?: AuditSink;
+  events?: DeploymentEvents;
+  clock?: () => Date;
+}
+
+export interface EnvironmentView {
+  name: string;
+  service: string;
+  current: DeploymentRecord | null;
+  history: DeploymentRecord[];
+}
+
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+export const SYSTEM_ACTOR: Actor = { name: 'slipway', role: 'admin' };
+
+/**
+ * Accepts rollout requests (deploy, promote, rollback, auto-deploy after a build) and queues them per
+ * environment; a DeployWorker runs them. Every request is checked whole before anything is written.
+ */
+export class Deployer {
+  private readonly store: DeploymentStore;
+  private readonly clock: () => Date;
+
+  constructor(private readonly opts: DeployerOptions) {
+    this.store = opts.store;
+    this.clock = opts.clock ?? (() => new Date());
+  }
+
+  async environments(repo: string): Promise<EnvironmentView[]> {
+    const envs = await this.loadEnvironments(repo);
+    return Promise.all(Object.keys(envs).map((name) => this.environment(repo, name)));
+  }
+
+  async environment(repo: string, environment: string): Promise<EnvironmentView> {
+    const { config } = await this.loadEnvironment(repo, environment);
+    const key = { repo, environment };
+    const [current, history] = await Promise.all([this.store.current(key), this.store.history(key)]);
+    return { name: environment, service: config.service, current, history };
+  }
+
+  async deployment(id: string): Promise<DeploymentRecord> {
+    const record = await this.store.get(id);
+    if (!record) throw new DeployError(404, 'deployment_not_found', `no deployment ${id}`);
+    return record;
+  }
+
+  /** `POST …/environments/{env}/deploy` with `{build}` or `{digest}`. */
+  async deploy(repo: string, environment: string, body: { build?: string; digest?: string }, actor: Actor): Promise<DeploymentRecord> {
+    const { image, config } = await this.loadEnvironment(repo, environment);
+    this.authorise(actor, environment, config, 'developer');
+    if ((body.build === undefined) === (body.digest === undefined)) {
+      throw new DeployError(400, 'invalid_request', 'give either "build" (a build id) or "digest" (sha256:<hex>)', [
+        { path: 'build', message: 'exactly one of build or digest is required' },
+      ]);
+    }
+    let digest: string;
+    let build: string | null = null;
+    let fromImage = image;
+    if (body.build !== undefined) {
+      const record = await this.opts.builds?.get(body.build);
+      if (!record || record.repo !== repo) throw new DeployError(404, 'build_not_found', `no build ${body.build} of ${repo}`);
+      if (record.status !== 'succeeded' || !record.digest) {
+        throw new DeployError(409, 'build_not_deployable', `build ${record.id} is ${record.status}; only a succeeded build with a pushed digest can be deployed`);
+      }
+      digest = record.digest;
+      build = record.id;
+      fromImage = record.image;
+    } else {
+      digest = body.digest!;
+      if (!DIGEST.test(digest)) {
+        throw new DeployError(400, 'invalid_digest', `digest must be sha256:<64 hex>, got ${JSON.stringify(digest)}`, [
+          { path: 'digest', message: 'must be sha256:<64 lower-case hex digits>' },
+        ]);
+      }
+    }
+    return this.request({ repo, environment }, config, { digest, image: fromImage, build, trigger: 'manual', actor, action: 'deploy' });
+  }
+
+  /**
+   * `POST …/environments/{env}/promote`: rolls out exactly the digest the `promote_from` environment's
+   * current revision runs. `started: false` when that digest already runs (or is already queued) here.
+   */
+  async promote(repo: string, environment: string, actor: Actor): Promise<{ started: boolean; deployment: DeploymentRecord }> {
+    const { config } = await this.loadEnvironment(repo, environment);
+    this.authorise(actor, environment, config, 'developer');
+    const from = config.promote_from;
+    if (!from) throw new DeployError(409, 'no_promote_from', `environment ${environment} has no promote_from; deploy to it by build or digest instead`);
+    return this.store.withRequestMutex(this.store.envKey({ repo, environment }), async () => {
+      const sourceKey = { repo, environment: from };
+      const [source, sourceBusy] = await Promise.all([this.store.current(sourceKey), this.busy(sourceKey)]);
+      if (sourceBusy) {
+        throw new DeployError(409, 'source_rolling', `${from} is mid-rollout (revision ${sourceBusy.revision}, ${sourceBusy.status}); promote once it has settled`);
+      }
+      if (!source) throw new DeployError(409, 'source_empty', `${from} has no succeeded revision to promote`);
+      const key = { repo, environment };
+      const waiting = await this.busy(key);
+      if (waiting && waiting.digest === source.digest) return { started: false, deployment: waiting };
+      const current = await this.store.current(key);
+      if (!waiting && current && current.digest === source.digest) return { started: false, deployment: current };
+      const deployment = await this.request(key, config, {
+        digest: source.digest,
+        image: source.image,
+        build: source.build,
+        trigger: 'promote',
+        actor,
+        action: 'promote',
+      });
+      return { started: true, deployment };
+    });
+  }
+
+  /** `POST …/environments/{env}/rollback`: re-applies an earlier succeeded revision (default: the one before the current). */
+  async rollback(repo: string, environment: string, body: { revision?: number }, actor: Actor): Promise<DeploymentRecord> {
+    const { config } = await this.loadEnvironment(repo, environment);
+    this.authorise(actor, environment, config, 'developer');
+    if (body.revision !== undefined && (!Number.isInteger(body.revision) || body.revision < 1)) {
+      throw new DeployError(400, 'invalid_revision', 'revision must be a positive integer', [{ path: 'revision', message: 'must be a positive integer' }]);
+    }
+    const key = { repo, environment };
+    const current = await this.store.current(key);
+    const history = await this.store.history(key, 1000);
+    let target: DeploymentRecord | undefined;
+    if (body.revision !== undefined) {
+      target = history.find((r) => r.revision === body.revision);
+      if (!target) throw new DeployError(404, 'revision_not_found', `${environment} has no revision ${body.revision}`);
+      if (target.status !== 'succeeded') {
+        throw new DeployError(409, 'revision_not_good', `revision ${target.revision} ended ${target.status}; only a succeeded revision can be rolled back to`);
+      }
+    } else {
+      if (!current) throw new DeployError(409, 'nothing_to_roll_back', `${environment} has no succeeded revision yet`);
+      target = history.find((r) => r.status === 'succeeded' && r.revision < current.revision && r.digest !== current.digest);
+      if (!target) throw new DeployError(409, 'no_previous_revision', `${environment} has no earlier succeeded revision with a different image than revision ${current.revision}`);
+    }
+    return this.request(key, config, { digest: target.digest, image: target.image, build: target.build, trigger: 'rollback', actor, action: 'rollback' });
+  }
+
+  /**
+   * Called by the build worker after a build succeeded: queues a rollout to every environment its rules
+   * name (`deploy: staging`). Returns the new deployment ids (for the build record's `deployments`).
+   * A protected environment is never deployed automatically (its config is editable by developers).
+   */
+  async onBuildSucceeded(build: BuildRecord): Promise<string[]> {
+    if (build.status !== 'succeeded' || !build.digest || build.deploy.length === 0) return [];
+    const envs = await this.loadEnvironments(build.repo);
+    const ids: string[] = [];
+    for (const environment of build.deploy) {
+      const config = envs[environment];
+      if (!config) continue;
+      const key = { repo: build.repo, environment };
+      if (config.protected) {
+        await this.audit({ actor: SYSTEM_ACTOR.name, action: 'deploy', ...key, from: null, to: build.digest, result: `refused: ${environment} is protected; auto-deploy needs a person with the deployer role` });
+        continue;
+      }
+      const record = await this.request(key, config, {
+        digest: build.digest,
+        image: build.image,
+        build: build.id,
+        trigger: 'build',
+        actor: SYSTEM_ACTOR,
+        action: 'deploy',
+      });
+      ids.push(record.id);
+    }
+    return ids;
+  }
+
+  private async request(
+    key: EnvKey,
+    config: EnvironmentConfig,
+    r: { digest: string; image: string; build: string | null; trigger: DeploymentRecord['trigger']; actor: Actor; action: string },
+  ): Promise<DeploymentRecord> {
+    const revision = await this.store.nextRevision(key);
+    const record: DeploymentRecord = {
+      id: this.store.newId(),
+      repo: key.repo,
+      environment: key.environment,
+      revision,
+      digest: r.digest,
+      image: r.image,
+      build: r.build,
+      trigger: r.trigger,
+      by: r.actor.name,
+      status: 'pending',
+      startedAt: null,
+      finishedAt: null,
+      error: null,
+    };
+    const replaced = await this.store.enqueue(record, { config });
+    if (replaced) await this.markReplaced(replaced, record);
+    const current = await this.store.current(key);
+    await this.audit({ actor: r.actor.name, action: r.action, ...key, from: current?.digest ?? null, to: r.digest, result: `queued ${record.id} (revision ${revision})` });
+    this.opts.events?.publish({ type: 'deployment', deployment: record });
+    return record;
+  }
+
+  /** A queued request that a newer one replaced before it started ends `failed`, naming its successor. */
+  private async markReplaced(id: string, by: DeploymentRecord): Promise<void> {
+    const old = await this.store.get(id);
+    if (!old || old.status !== 'pending') return;
+    const now = this.clock().toISOString();
+    const ended: DeploymentRecord = { ...old, status: 'failed', finishedAt: now, error: `superseded: replaced by ${by.id} (revision ${by.revision}) before it started` };
+    await this.store.finish(ended);
+    this.opts.events?.publish({ type: 'deployment', deployment: ended });
+  }
+
+  /** The environment's queued or running rollout, if any. */
+  private async busy(key: EnvKey): Promise<DeploymentRecord | null> {
+    const pending = await this.store.pendingId(key);
+    if (pending) {
+      const r = await this.store.get(pending);
+      if (r?.status === 'pending') return r;
+    }
+    for (const id of await this.store.activeIds()) {
+      const r = await this.store.get(id);
+      if (r && r.repo === key.repo && r.environment === key.environment && r.status === 'running') return r;
+    }
+    return null;
+  }
+
+  private authorise(actor: Actor, environment: string, config: EnvironmentConfig, base: Role): void {
+    const needed: Role = config.protected ? 'deployer' : base;
+    if (RANK[actor.role] < RANK[needed]) {
+      throw new DeployError(403, 'forbidden', `${environment} is ${config.protected ? 'protected: it needs' : 'open to'} the ${needed} role; ${actor.name} is ${actor.role}`);
+    }
+  }
+
+  private async loadEnvironments(repo: string): Promise<Record<string, EnvironmentConfig>> {
+    return (await this.loadRepo(repo)).environments;
+  }
+
+  private async loadRepo(repo: string): Promise<{ image: string; environments: Record<string, EnvironmentConfig> }> {
+    const doc = await this.opts.configs.get(repo);
+    if (!doc) throw new DeployError(404, 'repo_not_found', `no repository ${repo} is configured`);
+    const parsed = parseEnvironments(doc.environments);
+    if (!parsed.ok) throw new DeployError(422, 'invalid_environments', `the stored environments of ${repo} are invalid`, parsed.errors);
+    return { image: doc.image, environments: parsed.environments };
+  }
+
+  private async loadEnvironment(repo: string, environment: string): Promise<{ image: string; config: EnvironmentConfig }> {
+    const { image, environments } = await this.loadRepo(repo);
+    const config = environments[environment];
+    if (!config) throw new DeployError(404, 'environment_not_found', `${repo} has no environment ${environment}`);
+    return { image, config };
+  }
+
+  private async audit(entry: Omit<AuditEntry, 'at'>): Promise<void> {
+    await this.opts.audit?.append({ at: this.clock().toISOString(), ...entry });
+  }
+}

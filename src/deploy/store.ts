@@ -1,0 +1,207 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { DeploymentRecord } from '../store/records.js';
+import { EnvironmentConfig } from './environment.js';
+
+/** What a queued rollout needs to run, frozen when it was requested (a later config edit does not change it). */
+export interface RolloutPlan {
+  config: EnvironmentConfig;
+}
+
+export interface EnvKey {
+  repo: string;
+  environment: string;
+}
+
+/**
+ * Deployment records and the per-environment queue in Redis. Keys (under the prefix):
+ * `deploy:record:<id>`, `deploy:plan:<id>`, `deploy:history:<repo>:<env>` (ids, newest first),
+ * `deploy:revision:<repo>:<env>` (counter), `deploy:current:<repo>:<env>` (last succeeded id),
+ * `deploy:pending:<repo>:<env>` (the one queued request), `deploy:queue` (environments with a pending
+ * request), `deploy:active` (ids running), `deploy:lock:<repo>:<env>` (the worker rolling it out).
+ */
+export class DeploymentStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix = 'slipway:',
+  ) {}
+
+  private k(...parts: string[]): string {
+    return this.prefix + parts.join(':');
+  }
+
+  envKey(e: EnvKey): string {
+    return `${e.repo}:${e.environment}`;
+  }
+
+  parseEnvKey(key: string): EnvKey {
+    const i = key.lastIndexOf(':');
+    return { repo: key.slice(0, i), environment: key.slice(i + 1) };
+  }
+
+  newId(): string {
+    return `dep_${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
+  }
+
+  async nextRevision(e: EnvKey): Promise<number> {
+    return this.redis.incr(this.k('deploy', 'revision', this.envKey(e)));
+  }
+
+  async get(id: string): Promise<DeploymentRecord | null> {
+    const raw = await this.redis.get(this.k('deploy', 'record', id));
+    return raw ? DeploymentRecord.parse(JSON.parse(raw)) : null;
+  }
+
+  async plan(id: string): Promise<RolloutPlan | null> {
+    const raw = await this.redis.get(this.k('deploy', 'plan', id));
+    if (!raw) return null;
+    const parsed = JSON.parse(raw) as { config: unknown };
+    return { config: EnvironmentConfig.parse(parsed.config) };
+  }
+
+  async save(record: DeploymentRecord): Promise<void> {
+    await this.redis.set(this.k('deploy', 'record', record.id), JSON.stringify(DeploymentRecord.parse(record)));
+  }
+
+  /**
+   * Stores a new pending request and makes it the environment's queued one. Returns the id of the
+   * request it replaced, if one was still waiting (the worker takes requests out atomically).
+   */
+  async enqueue(record: DeploymentRecord, plan: RolloutPlan): Promise<string | null> {
+    const env = this.envKey(record);
+    const res = await this.redis
+      .multi()
+      .set(this.k('deploy', 'record', record.id), JSON.stringify(record))
+      .set(this.k('deploy', 'plan', record.id), JSON.stringify({ config: denormalise(plan.config) }))
+      .lpush(this.k('deploy', 'history', env), record.id)
+      .getset(this.k('deploy', 'pending', env), record.id)
+      .sadd(this.k('deploy', 'queue'), env)
+      .exec();
+    const replaced = res?.[3]?.[1];
+    return typeof replaced === 'string' ? replaced : null;
+  }
+
+  /** Takes the environment's queued request, if any; an empty queue entry is dropped in the same step. */
+  async takePending(env: string): Promise<string | null> {
+    const id = await this.redis.eval(
+      `local id = redis.call('GETDEL', KEYS[1])
+       if not id then redis.call('SREM', KEYS[2], ARGV[1]) end
+       return id`,
+      2,
+      this.k('deploy', 'pending', env),
+      this.k('deploy', 'queue'),
+      env,
+    );
+    return typeof id === 'string' ? id : null;
+  }
+
+  async pendingId(e: EnvKey): Promise<string | null> {
+    return this.redis.get(this.k('deploy', 'pending', this.envKey(e)));
+  }
+
+  async queuedEnvironments(): Promise<string[]> {
+    return this.redis.smembers(this.k('deploy', 'queue'));
+  }
+
+  async markActive(id: string): Promise<void> {
+    await this.redis.sadd(this.k('deploy', 'active'), id);
+  }
+
+  async activeIds(): Promise<string[]> {
+    return this.redis.smembers(this.k('deploy', 'active'));
+  }
+
+  /** Ends a rollout: saves the record, and when it succeeded makes it the environment's current revision. */
+  async finish(record: DeploymentRecord): Promise<void> {
+    const m = this.redis
+      .multi()
+      .set(this.k('deploy', 'record', record.id), JSON.stringify(DeploymentRecord.parse(record)))
+      .srem(this.k('deploy', 'active'), record.id);
+    if (record.status === 'succeeded') m.set(this.k('deploy', 'current', this.envKey(record)), record.id);
+    await m.exec();
+  }
+
+  async current(e: EnvKey): Promise<DeploymentRecord | null> {
+    const id = await this.redis.get(this.k('deploy', 'current', this.envKey(e)));
+    return id ? this.get(id) : null;
+  }
+
+  async history(e: EnvKey, limit = 50): Promise<DeploymentRecord[]> {
+    const ids = await this.redis.lrange(this.k('deploy', 'history', this.envKey(e)), 0, limit - 1);
+    const records = await Promise.all(ids.map((id) => this.get(id)));
+    return records.filter((r): r is DeploymentRecord => r !== null);
+  }
+
+  /** A lock with an owner token and a time to live; the holder renews it while it works. */
+  async lock(env: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(this.k('deploy', 'lock', env), owner, 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  async renew(env: string, owner: string, ttlMs: number): Promise<boolean> {
+    const ok = await this.redis.eval(
+      `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`,
+      1,
+      this.k('deploy', 'lock', env),
+      owner,
+      String(ttlMs),
+    );
+    return ok === 1;
+  }
+
+  async unlock(env: string, owner: string): Promise<void> {
+    await this.redis.eval(
+      `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`,
+      1,
+      this.k('deploy', 'lock', env),
+      owner,
+    );
+  }
+
+  /** A short mutex around request decisions (promote's idempotency check and its enqueue happen as one). */
+  async withRequestMutex<T>(env: string, fn: () => Promise<T>): Promise<T> {
+    const key = this.k('deploy', 'mutex', env);
+    const owner = randomBytes(8).toString('hex');
+    for (let i = 0; ; i++) {
+      if ((await this.redis.set(key, owner, 'PX', 10_000, 'NX')) === 'OK') break;
+      if (i > 400) throw new Error(`could not take the request lock of ${env}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    try {
+      return await fn();
+    } finally {
+      await this.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`, 1, key, owner);
+    }
+  }
+}
+
+/** Turns a normalised environment back into config input, so it round-trips through the schema. */
+export function denormalise(c: EnvironmentConfig): unknown {
+  return {
+    service: c.service,
+    replicas: c.replicas,
+    ports: c.ports.map((p) => `${p.published}:${p.target}`),
+    endpoint: c.endpoint,
+    env: c.env,
+    ...(c.health
+      ? {
+          health: {
+            cmd: c.health.test,
+            interval: `${c.health.intervalMs}ms`,
+            timeout: `${c.health.timeoutMs}ms`,
+            retries: c.health.retries,
+            start_period: `${c.health.startPeriodMs}ms`,
+          },
+        }
+      : {}),
+    update: {
+      parallelism: c.update.parallelism,
+      delay: `${c.update.delay}ms`,
+      order: c.update.order,
+      failure_action: c.update.failure_action,
+      monitor: `${c.update.monitor}ms`,
+      max_failure_ratio: c.update.max_failure_ratio,
+    },
+    ...(c.promote_from ? { promote_from: c.promote_from } : {}),
+    protected: c.protected,
+  };
+}

@@ -1,0 +1,348 @@
+import { createHash } from 'node:crypto';
+import type Docker from 'dockerode';
+import type { EnvironmentConfig } from './environment.js';
+import { DeployError } from './errors.js';
+import { renderProxyConfig } from './proxy-config.js';
+import { ensureProxyImage, type ProxyImageOptions } from './proxy-image.js';
+import type { RolloutOutcome, RolloutRequest, RunningState, Target } from './target.js';
+
+export const LABEL_KIND = 'io.slipway.kind';
+export const LABEL_REPO = 'io.slipway.repo';
+export const LABEL_ENV = 'io.slipway.environment';
+export const LABEL_DEPLOYMENT = 'io.slipway.deployment';
+const LABEL_ROLE = 'io.slipway.role';
+
+const NS = 1_000_000; // Engine API durations are nanoseconds
+const CLOCK_SKEW_MS = 5000;
+
+export interface SwarmTargetOptions {
+  docker: Docker;
+  proxyImage?: ProxyImageOptions;
+  /** How often a rollout is polled. */
+  pollMs?: number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+type Task = {
+  ID: string;
+  ServiceID: string;
+  DesiredState: string;
+  Status?: { State?: string; Err?: string; Message?: string; Timestamp?: string };
+  Spec?: { ContainerSpec?: { Image?: string } };
+};
+
+/**
+ * Rolls an environment's Swarm service to a digest. The service sits on its own attachable overlay network;
+ * with `endpoint: proxy` it runs in dnsrr mode behind an HAProxy service slipway owns (published mode=host),
+ * with `endpoint: mesh` it publishes its ports through Swarm's routing mesh.
+ */
+export class SwarmTarget implements Target {
+  private readonly docker: Docker;
+  private readonly pollMs: number;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+
+  constructor(private readonly opts: SwarmTargetOptions) {
+    this.docker = opts.docker;
+    this.pollMs = opts.pollMs ?? 250;
+    this.sleep = opts.sleep ?? defaultSleep;
+  }
+
+  async apply(req: RolloutRequest): Promise<void> {
+    const { config } = req;
+    const network = await this.ensureNetwork(req);
+    const spec = this.serviceSpec(req, network);
+    const existing = await this.inspect(config.service);
+    if (!existing) {
+      await this.docker.createService(spec as Docker.CreateServiceOptions);
+    } else {
+      this.assertOwned(existing, req.repo, req.environment);
+      await this.docker.getService(existing.ID).update({ _query: { version: existing.Version?.Index }, _body: spec });
+    }
+    if (config.endpoint === 'proxy' && config.ports.length > 0) await this.ensureProxy(req, network);
+    else await this.removeProxy(config);
+  }
+
+  async settle(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal): Promise<RolloutOutcome> {
+    const { service } = req.config;
+    let rollbackRequested = false;
+    let swarmReason: string | null = null;
+    for (;;) {
+      signal?.throwIfAborted();
+      const svc = await this.inspect(service);
+      if (!svc) return { status: 'failed', reason: `service ${service} disappeared during the rollout` };
+      const ours = svc.Spec?.Labels?.[LABEL_DEPLOYMENT] === req.deploymentId;
+      const state = svc.UpdateStatus?.State;
+      const message = svc.UpdateStatus?.Message ?? '';
+      if (state === 'rollback_started' && message && !rollbackRequested) swarmReason = message;
+
+      // Swarm's rollback restores the previous spec (and drops PreviousSpec): a rollback that started
+      // after this rollout began is this rollout's, since an environment runs one rollout at a time.
+      const rollingBack = state === 'rollback_started' || state === 'rollback_completed' || state === 'rollback_paused';
+      const startedAt = Date.parse(svc.UpdateStatus?.StartedAt ?? '') || 0;
+      if (!ours && !(rollingBack && startedAt >= req.since - CLOCK_SKEW_MS)) {
+        return { status: 'failed', reason: `service ${service} was changed by someone else during the rollout` };
+      }
+      if (ours && (state === undefined || state === 'completed')) {
+        // No update status: a new service, or a spec change that needed no task change.
+        if (await this.converged(svc.ID, req.imageRef, req.config.replicas)) return { status: 'succeeded' };
+      } else if (ours && state === 'paused') {
+        return { status: 'failed', reason: `rollout paused by Swarm: ${message}${await this.taskFailure(svc.ID, req.imageRef)}` };
+      } else if (state === 'rollback_completed' || state === 'rollback_paused') {
+        const why = await this.taskFailure(svc.ID, req.imageRef);
+        if (rollbackRequested) {
+          return { status: 'failed', reason: `rollout did not finish before slipway's deadline; slipway rolled the service back${why}` };
+        }
+        const base = swarmReason ?? message ?? 'rolled back by Swarm';
+        const paused = state === 'rollback_paused' ? ' (the rollback itself paused: the service needs attention)' : '';
+        return { status: 'rolled_back', reason: `${base}${why}${paused}` };
+      }
+      if (Date.now() > deadlineAt && !rollbackRequested) {
+        if (!ours) return { status: 'failed', reason: 'rollout did not finish before slipway\'s deadline' };
+        rollbackRequested = true;
+        if (svc.PreviousSpec) {
+          await this.docker
+            .getService(svc.ID)
+            .update({ _query: { version: svc.Version?.Index, rollback: 'previous' }, _body: svc.Spec });
+        } else {
+          return { status: 'failed', reason: `service did not become healthy before slipway's deadline${await this.taskFailure(svc.ID, req.imageRef)}` };
+        }
+      }
+      await this.sleep(this.pollMs, signal);
+    }
+  }
+
+  async state(config: EnvironmentConfig): Promise<RunningState> {
+    const svc = await this.inspect(config.service);
+    if (!svc) return { imageRef: null, deploymentId: null, rolling: false, updateState: null, updateStartedAt: null };
+    const state = svc.UpdateStatus?.State;
+    const spec = svc.Spec?.TaskTemplate as Docker.ContainerTaskSpec | undefined;
+    return {
+      imageRef: spec?.ContainerSpec?.Image ?? null,
+      deploymentId: svc.Spec?.Labels?.[LABEL_DEPLOYMENT] ?? null,
+      rolling: state === 'updating' || state === 'rollback_started',
+      updateState: state ?? null,
+      updateStartedAt: Date.parse(svc.UpdateStatus?.StartedAt ?? '') || null,
+    };
+  }
+
+  async remove(config: EnvironmentConfig): Promise<void> {
+    await this.removeProxy(config);
+    const svc = await this.inspect(config.service);
+    if (svc && svc.Spec?.Labels?.[LABEL_KIND] === 'deploy') await this.docker.getService(svc.ID).remove();
+    await this.removeConfigs(config.service, null);
+    const net = await this.findNetwork(networkName(config.service));
+    if (net && net.Labels?.[LABEL_KIND] === 'deploy') {
+      // The network goes once its tasks have stopped; Swarm detaches them asynchronously.
+      for (let i = 0; i < 80; i++) {
+        try {
+          await this.docker.getNetwork(net.Id).remove();
+          return;
+        } catch (err) {
+          if ((err as { statusCode?: number }).statusCode === 404) return;
+          await this.sleep(250);
+        }
+      }
+    }
+  }
+
+  private serviceSpec(req: RolloutRequest, network: string) {
+    const { config } = req;
+    const labels = { [LABEL_KIND]: 'deploy', [LABEL_REPO]: req.repo, [LABEL_ENV]: req.environment };
+    const update = {
+      Parallelism: config.update.parallelism,
+      Delay: config.update.delay * NS,
+      FailureAction: config.update.failure_action,
+      Monitor: config.update.monitor * NS,
+      MaxFailureRatio: config.update.max_failure_ratio,
+      Order: config.update.order,
+    };
+    const health = config.health && {
+      Test: config.health.test,
+      Interval: config.health.intervalMs * NS,
+      Timeout: config.health.timeoutMs * NS,
+      Retries: config.health.retries,
+      StartPeriod: config.health.startPeriodMs * NS,
+    };
+    return {
+      Name: config.service,
+      Labels: { ...labels, [LABEL_DEPLOYMENT]: req.deploymentId, 'io.slipway.revision': String(req.revision) },
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: req.imageRef,
+          Labels: labels,
+          Env: Object.entries(config.env).map(([k, v]) => `${k}=${v}`),
+          // An init process reaps children and forwards signals: tasks stop in a fraction of a second.
+          Init: true,
+          StopGracePeriod: 10_000 * NS,
+          ...(health ? { HealthCheck: health } : {}),
+        },
+        RestartPolicy: { Condition: 'any', Delay: 1000 * NS },
+        Networks: [{ Target: network, Aliases: [config.service] }],
+      },
+      Mode: { Replicated: { Replicas: config.replicas } },
+      UpdateConfig: update,
+      // A rollback is an update too: same pace, and it never gives up half way.
+      RollbackConfig: { ...update, FailureAction: 'pause' },
+      EndpointSpec:
+        config.endpoint === 'proxy'
+          ? { Mode: 'dnsrr' }
+          : {
+              Mode: 'vip',
+              Ports: config.ports.map((p) => ({ Protocol: 'tcp', TargetPort: p.target, PublishedPort: p.published, PublishMode: 'ingress' })),
+            },
+    };
+  }
+
+  private async ensureProxy(req: RolloutRequest, network: string): Promise<void> {
+    const { config } = req;
+    const name = proxyName(config.service);
+    const image = await ensureProxyImage(this.docker, this.opts.proxyImage);
+    const text = renderProxyConfig(config);
+    const hash = createHash('sha256').update(text).digest('hex').slice(0, 12);
+    const configName = `${config.service}-proxy-${hash}`;
+    const labels = { [LABEL_KIND]: 'deploy', [LABEL_REPO]: req.repo, [LABEL_ENV]: req.environment, [LABEL_ROLE]: 'proxy' };
+    const configs = await this.docker.listConfigs({ filters: { name: [configName] } });
+    let configId = (configs as { ID: string; Spec?: { Name?: string } }[]).find((c) => c.Spec?.Name === configName)?.ID;
+    if (!configId) {
+      const created = await this.docker.createConfig({ Name: configName, Labels: labels, Data: Buffer.from(text).toString('base64') });
+      configId = (created as { id?: string; ID?: string }).id ?? (created as { ID?: string }).ID;
+    }
+    const spec = {
+      Name: name,
+      Labels: labels,
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: image,
+          Labels: labels,
+          Init: true,
+          // HAProxy's soft stop: finish the requests in flight, then exit.
+          StopSignal: 'SIGUSR1',
+          StopGracePeriod: 10_000 * NS,
+          Configs: [{ ConfigID: configId, ConfigName: configName, File: { Name: '/etc/haproxy/haproxy.cfg', UID: '0', GID: '0', Mode: 0o444 } }],
+        },
+        RestartPolicy: { Condition: 'any', Delay: 500 * NS },
+        Networks: [{ Target: network }],
+      },
+      // One proxy per node, bound to the node's own ports: no routing mesh (and no IPVS) involved.
+      Mode: { Global: {} },
+      // Host-mode ports cannot be held twice on a node, so the proxy itself is replaced stop-first.
+      UpdateConfig: { Parallelism: 1, Order: 'stop-first', FailureAction: 'rollback', Monitor: 2000 * NS },
+      EndpointSpec: {
+        Mode: 'vip',
+        Ports: config.ports.map((p) => ({ Protocol: 'tcp', TargetPort: p.published, PublishedPort: p.published, PublishMode: 'host' })),
+      },
+    };
+    const existing = await this.inspect(name);
+    if (!existing) {
+      await this.docker.createService(spec as Docker.CreateServiceOptions);
+    } else {
+      this.assertOwned(existing, req.repo, req.environment);
+      const current = (existing.Spec?.TaskTemplate as Docker.ContainerTaskSpec | undefined)?.ContainerSpec;
+      const same = current?.Image === image && current?.Configs?.[0]?.ConfigName === configName;
+      if (!same) await this.docker.getService(existing.ID).update({ _query: { version: existing.Version?.Index }, _body: spec });
+    }
+    await this.removeConfigs(config.service, configName);
+  }
+
+  private async removeProxy(config: EnvironmentConfig): Promise<void> {
+    const svc = await this.inspect(proxyName(config.service));
+    if (svc && svc.Spec?.Labels?.[LABEL_ROLE] === 'proxy' && svc.Spec?.Labels?.[LABEL_KIND] === 'deploy') {
+      await this.docker.getService(svc.ID).remove();
+    }
+  }
+
+  /** Removes the proxy configs of this service except `keep`; a config still in use is left for next time. */
+  private async removeConfigs(service: string, keep: string | null): Promise<void> {
+    const configs = (await this.docker.listConfigs({ filters: { label: [`${LABEL_ROLE}=proxy`] } })) as unknown as {
+      ID: string;
+      Spec?: { Name?: string; Labels?: Record<string, string> };
+    }[];
+    for (const c of configs) {
+      const name = c.Spec?.Name ?? '';
+      if (name === keep || !name.startsWith(`${service}-proxy-`) || c.Spec?.Labels?.[LABEL_KIND] !== 'deploy') continue;
+      await this.docker.getConfig(c.ID).remove().catch(() => undefined);
+    }
+  }
+
+  private async ensureNetwork(req: RolloutRequest): Promise<string> {
+    const name = networkName(req.config.service);
+    const found = await this.findNetwork(name);
+    if (found) return found.Id;
+    try {
+      const net = await this.docker.createNetwork({
+        Name: name,
+        Driver: 'overlay',
+        Attachable: true,
+        CheckDuplicate: true,
+        Labels: { [LABEL_KIND]: 'deploy', [LABEL_REPO]: req.repo, [LABEL_ENV]: req.environment },
+      });
+      return net.id;
+    } catch (err) {
+      // Another process created it at the same moment.
+      const again = await this.findNetwork(name);
+      if (again) return again.Id;
+      throw err;
+    }
+  }
+
+  private async findNetwork(name: string): Promise<Docker.NetworkInspectInfo | undefined> {
+    const nets = await this.docker.listNetworks({ filters: { name: [name] } });
+    return nets.find((n) => n.Name === name);
+  }
+
+  private async inspect(name: string): Promise<Docker.Service | null> {
+    try {
+      return (await this.docker.getService(name).inspect()) as Docker.Service;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return null;
+      throw err;
+    }
+  }
+
+  private assertOwned(svc: Docker.Service, repo: string, environment: string): void {
+    const labels = svc.Spec?.Labels ?? {};
+    if (labels[LABEL_KIND] !== 'deploy' || labels[LABEL_REPO] !== repo || labels[LABEL_ENV] !== environment) {
+      throw new DeployError(
+        409,
+        'service_not_owned',
+        `Swarm service ${svc.Spec?.Name} exists but is not slipway's service for ${repo} ${environment}; rename the environment's service or remove the existing one`,
+      );
+    }
+  }
+
+  private async tasks(serviceId: string): Promise<Task[]> {
+    return (await this.docker.listTasks({ filters: { service: [serviceId] } })) as Task[];
+  }
+
+  private async converged(serviceId: string, imageRef: string, replicas: number): Promise<boolean> {
+    const tasks = await this.tasks(serviceId);
+    const running = tasks.filter((t) => t.DesiredState === 'running' && t.Status?.State === 'running');
+    return running.length === replicas && running.every((t) => t.Spec?.ContainerSpec?.Image === imageRef);
+  }
+
+  /** Why the newest failed task of `imageRef` failed, as `: <reason>` (empty when none failed). */
+  private async taskFailure(serviceId: string, imageRef: string): Promise<string> {
+    const failed = (await this.tasks(serviceId))
+      .filter((t) => t.Spec?.ContainerSpec?.Image === imageRef && ['failed', 'rejected', 'shutdown'].includes(t.Status?.State ?? '') && t.Status?.Err)
+      .sort((a, b) => (b.Status?.Timestamp ?? '').localeCompare(a.Status?.Timestamp ?? ''));
+    return failed[0] ? `: ${failed[0].Status?.Err}` : '';
+  }
+}
+
+export function networkName(service: string): string {
+  return `${service}-net`;
+}
+
+export function proxyName(service: string): string {
+  return `${service}-proxy`;
+}
+
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }, { once: true });
+  });
+}

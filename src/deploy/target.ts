@@ -1,0 +1,44 @@
+import type { EnvironmentConfig } from './environment.js';
+
+/** Where a rollout lands. Swarm today (swarm-target.ts); the same shape fits a Kubernetes Deployment. */
+export interface RolloutRequest {
+  repo: string;
+  environment: string;
+  config: EnvironmentConfig;
+  /** Always `repository@sha256:<hex>`: a digest, never a tag. */
+  imageRef: string;
+  deploymentId: string;
+  revision: number;
+  /** When the rollout began (epoch ms): a rollback Swarm started after this belongs to it. */
+  since: number;
+}
+
+export type RolloutOutcome =
+  | { status: 'succeeded' }
+  | { status: 'rolled_back'; reason: string }
+  | { status: 'failed'; reason: string };
+
+export interface RunningState {
+  /** The image the service's spec names now, or null when the service does not exist. */
+  imageRef: string | null;
+  /** The deployment whose spec is applied now (from the service's labels). */
+  deploymentId: string | null;
+  /** True while the orchestrator is still moving tasks (updating or rolling back). */
+  rolling: boolean;
+  /** Swarm's update state (`updating`, `completed`, `rollback_completed`, …) and when that update started. */
+  updateState: string | null;
+  updateStartedAt: number | null;
+}
+
+export interface Target {
+  /** Creates or updates the environment's service (and its traffic entry) to `imageRef`; returns once accepted. */
+  apply(req: RolloutRequest): Promise<void>;
+  /**
+   * Follows the rollout of `req` until it settles, also when another process applied it (restart).
+   * Past `deadlineAt` (epoch ms) the target rolls the service back itself and reports `failed`.
+   */
+  settle(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal): Promise<RolloutOutcome>;
+  state(config: EnvironmentConfig): Promise<RunningState>;
+  /** Removes everything the environment owns (service, proxy, network, configs). */
+  remove(config: EnvironmentConfig): Promise<void>;
+}

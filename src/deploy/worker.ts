@@ -1,0 +1,216 @@
+import { randomBytes } from 'node:crypto';
+import type { DeploymentRecord } from '../store/records.js';
+import type { AuditSink, DeploymentEvents } from './deployer.js';
+import type { EnvironmentConfig } from './environment.js';
+import type { DeploymentStore } from './store.js';
+import type { RolloutOutcome, RolloutRequest, Target } from './target.js';
+
+export interface DeployLogger {
+  info(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface DeployWorkerOptions {
+  store: DeploymentStore;
+  target: Target;
+  audit?: AuditSink;
+  events?: DeploymentEvents;
+  log?: DeployLogger;
+  clock?: () => Date;
+  /** How often queued requests and orphaned rollouts are looked for. */
+  pollMs?: number;
+  /** Lock time to live; a worker that dies mid-rollout is replaced after at most this long. */
+  lockTtlMs?: number;
+  /** Slipway's own deadline for one rollout; default from the environment's update settings. */
+  deadlineMs?: (config: EnvironmentConfig) => number;
+}
+
+/**
+ * Runs queued rollouts, one at a time per environment across all workers (a Redis lock per environment),
+ * and settles rollouts a dead worker left `running` from the service's real state (Swarm keeps rolling).
+ */
+export class DeployWorker {
+  private readonly owner = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | null = null;
+  private readonly clock: () => Date;
+  private readonly pollMs: number;
+  private readonly lockTtlMs: number;
+
+  constructor(private readonly opts: DeployWorkerOptions) {
+    this.clock = opts.clock ?? (() => new Date());
+    this.pollMs = opts.pollMs ?? 250;
+    this.lockTtlMs = opts.lockTtlMs ?? 15_000;
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.loop = this.run();
+  }
+
+  /** Stops taking work. Rollouts in flight are left to Swarm; their lock expires and a worker settles them later. */
+  async stop(): Promise<void> {
+    this.abort.abort(new Error('deploy worker stopping'));
+    await this.loop;
+    await Promise.allSettled([...this.running.values()]);
+    this.loop = null;
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      try {
+        await this.tick();
+      } catch (err) {
+        this.opts.log?.error({ err }, 'deploy worker tick failed');
+      }
+      await new Promise((r) => setTimeout(r, this.pollMs));
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const { store } = this.opts;
+    // Orphans first: a rollout left running must settle before the environment takes the next one.
+    for (const id of await store.activeIds()) {
+      const record = await store.get(id);
+      if (!record) continue;
+      const env = store.envKey(record);
+      if (this.running.has(env) || this.abort.signal.aborted) continue;
+      if (!(await store.lock(env, this.owner, this.lockTtlMs))) continue;
+      this.spawn(env, () => this.reconcile(record));
+    }
+    for (const env of await store.queuedEnvironments()) {
+      if (this.running.has(env) || this.abort.signal.aborted) continue;
+      if (!(await store.lock(env, this.owner, this.lockTtlMs))) continue;
+      // A rollout of this environment may still be recorded active (its worker died): settle it first.
+      const orphan = await this.activeOf(env);
+      if (orphan) {
+        this.spawn(env, () => this.reconcile(orphan));
+        continue;
+      }
+      const id = await store.takePending(env);
+      if (!id) {
+        await store.unlock(env, this.owner);
+        continue;
+      }
+      this.spawn(env, () => this.execute(id));
+    }
+  }
+
+  private spawn(env: string, work: () => Promise<void>): void {
+    const heartbeat = setInterval(() => {
+      void this.opts.store.renew(env, this.owner, this.lockTtlMs).catch(() => undefined);
+    }, Math.max(1000, this.lockTtlMs / 3));
+    const p = work()
+      .catch((err) => this.opts.log?.error({ err, env }, 'rollout handling failed'))
+      .finally(async () => {
+        clearInterval(heartbeat);
+        this.running.delete(env);
+        await this.opts.store.unlock(env, this.owner).catch(() => undefined);
+      });
+    this.running.set(env, p);
+  }
+
+  private async activeOf(env: string): Promise<DeploymentRecord | null> {
+    const { store } = this.opts;
+    for (const id of await store.activeIds()) {
+      const r = await store.get(id);
+      if (r && store.envKey(r) === env) return r;
+    }
+    return null;
+  }
+
+  private async execute(id: string): Promise<void> {
+    const { store, target } = this.opts;
+    const record = await store.get(id);
+    const plan = await store.plan(id);
+    if (!record || record.status !== 'pending') return;
+    if (!plan) {
+      await this.end(record, { status: 'failed', reason: 'the rollout plan is missing' });
+      return;
+    }
+    const running: DeploymentRecord = { ...record, status: 'running', startedAt: this.clock().toISOString() };
+    await store.save(running);
+    await store.markActive(id);
+    this.opts.events?.publish({ type: 'deployment', deployment: running });
+    this.opts.log?.info({ deployment: id, repo: record.repo, environment: record.environment, digest: record.digest }, 'rollout started');
+    const req = this.rolloutRequest(running, plan.config);
+    let outcome: RolloutOutcome;
+    try {
+      await target.apply(req);
+      outcome = await target.settle(req, Date.now() + this.deadline(plan.config), this.abort.signal);
+    } catch (err) {
+      if (this.abort.signal.aborted) return; // left running: the next worker settles it from Swarm's state
+      outcome = { status: 'failed', reason: (err as Error).message };
+    }
+    await this.end(running, outcome);
+  }
+
+  /** Settles a rollout whose worker died, from what the service really runs now. */
+  private async reconcile(record: DeploymentRecord): Promise<void> {
+    const { store, target } = this.opts;
+    const plan = await store.plan(record.id);
+    if (!plan) {
+      await this.end(record, { status: 'failed', reason: 'the rollout plan is missing' });
+      return;
+    }
+    this.opts.log?.info({ deployment: record.id }, 'settling a rollout left running');
+    const req = this.rolloutRequest(record, plan.config);
+    let outcome: RolloutOutcome;
+    try {
+      const state = await target.state(plan.config);
+      const rollbackOfOurs = state.updateState?.startsWith('rollback') && (state.updateStartedAt ?? 0) >= req.since - 5000;
+      // The worker died before Swarm accepted the change: apply it now (apply is idempotent).
+      if (state.deploymentId !== record.id && !rollbackOfOurs) await target.apply(req);
+      outcome = await target.settle(req, Date.now() + this.deadline(plan.config), this.abort.signal);
+    } catch (err) {
+      if (this.abort.signal.aborted) return;
+      outcome = { status: 'failed', reason: (err as Error).message };
+    }
+    await this.end(record, outcome);
+  }
+
+  private async end(record: DeploymentRecord, outcome: RolloutOutcome): Promise<void> {
+    const { store } = this.opts;
+    const previous = await store.current(record);
+    const ended: DeploymentRecord = {
+      ...record,
+      status: outcome.status,
+      finishedAt: this.clock().toISOString(),
+      error: outcome.status === 'succeeded' ? null : outcome.reason,
+    };
+    await store.finish(ended);
+    this.opts.events?.publish({ type: 'deployment', deployment: ended });
+    this.opts.log?.info({ deployment: record.id, status: ended.status, error: ended.error }, 'rollout ended');
+    await this.opts.audit?.append({
+      at: ended.finishedAt!,
+      actor: record.by,
+      action: `rollout.${record.trigger}`,
+      repo: record.repo,
+      environment: record.environment,
+      from: previous?.digest ?? null,
+      to: record.digest,
+      result: ended.error ? `${ended.status}: ${ended.error}` : ended.status,
+    });
+  }
+
+  private rolloutRequest(record: DeploymentRecord, config: EnvironmentConfig): RolloutRequest {
+    return {
+      repo: record.repo,
+      environment: record.environment,
+      config,
+      imageRef: `${record.image}@${record.digest}`,
+      deploymentId: record.id,
+      revision: record.revision,
+      since: Date.parse(record.startedAt ?? '') || Date.now(),
+    };
+  }
+
+  private deadline(config: EnvironmentConfig): number {
+    if (this.opts.deadlineMs) return this.opts.deadlineMs(config);
+    // Swarm has no deadline while a task fails to start; allow each batch a minute to start and pass monitoring.
+    const batches = Math.max(1, Math.ceil(config.replicas / config.update.parallelism));
+    return 30_000 + batches * (config.update.delay + config.update.monitor + 60_000);
+  }
+}
