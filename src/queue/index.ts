@@ -22,4 +22,6 @@ export {
 } from './errors.js';
 export type { BuildRunner, BuildLog, BuildOutcome } from './runner.js';
 export { WorkJob } from './dispatcher.js';
+/** Build records are read through the store; re-exported for callers that wire lanes. */
+export { BuildStore, type BuildListQuery } from '../store/index.js';
 export { laneKeys, WORK_QUEUE } from './keys.js';

@@ -121,7 +121,7 @@ for _, g in ipairs(order) do
       if by then
         unqueue(old)
         set_status(old, 'superseded')
-        redis.call('HSET', BUILD .. old, 'supersededBy', cjson.encode(by), 'finishedAt', p.finishedAt)
+        redis.call('HSET', BUILD .. old, 'supersededBy', cjson.encode(by), 'finishedAt', cjson.encode(p.finishedAt))
         superseded[#superseded + 1] = old
       end
     else

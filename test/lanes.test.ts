@@ -1,0 +1,283 @@
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BuildNotFound, ConflictError, InvalidSubmission, Lanes, LaneWorker, type LaneWorkerOptions } from '../src/queue/index.js';
+import type { BuildRecord, BuildStatus } from '../src/store/index.js';
+import { newBuild, recordingRunner, runEvents, waitFor, type RunEvent } from './support/lanes.js';
+import { startRedis, type TestRedis } from './support/redis.js';
+
+const log = pino({ level: 'silent' });
+let srv: TestRedis;
+let redis: Redis;
+let lanes: Lanes;
+let changes: BuildRecord[];
+let workers: LaneWorker[];
+
+beforeAll(async () => {
+  srv = await startRedis();
+  redis = new Redis(srv.url, { maxRetriesPerRequest: null });
+});
+afterAll(async () => {
+  redis.disconnect();
+  await srv.stop();
+});
+beforeEach(async () => {
+  await redis.flushall();
+  changes = [];
+  workers = [];
+  lanes = new Lanes({ redis, log, onChange: (r) => changes.push(r) });
+});
+afterEach(async () => {
+  await Promise.all(workers.map((w) => w.close(0)));
+  await lanes.close();
+});
+
+async function startWorker(o: Partial<LaneWorkerOptions> = {}): Promise<LaneWorker> {
+  const w = new LaneWorker({
+    redis,
+    runner: recordingRunner(redis, o.id ?? 'main'),
+    slots: 1,
+    log,
+    lockMs: 2_000,
+    stalledMs: 1_000,
+    reconcileMs: 300,
+    onChange: (r) => changes.push(r),
+    ...o,
+  });
+  workers.push(w);
+  await w.start();
+  return w;
+}
+
+const get = async (id: string) => (await lanes.store.get(id))!;
+const until = (id: string, status: BuildStatus) =>
+  waitFor(async () => ((await lanes.store.get(id))?.status === status ? true : undefined), 20_000, `${id} to be ${status}`);
+const starts = (events: RunEvent[]) => events.filter((e) => e.event === 'start').map((e) => e.id);
+
+/** Highest number of builds of `ids` running at the same time, from the runner's own start/stop record. */
+function maxOverlap(events: RunEvent[], ids: Set<string>): number {
+  let now = 0;
+  let max = 0;
+  for (const e of events) {
+    if (!ids.has(e.id)) continue;
+    now += e.event === 'start' ? 1 : -1;
+    max = Math.max(max, now);
+  }
+  return max;
+}
+
+describe('lanes', () => {
+  it('stores submitted builds queued, newest first, and lists them by repo and status', async () => {
+    const a1 = newBuild('acme/web', { ref: 'refs/heads/a' });
+    const a2 = newBuild('acme/web', { ref: 'refs/heads/b' });
+    const b1 = newBuild('acme/api');
+    await lanes.submit([a1]);
+    await lanes.submit([a2]);
+    await lanes.submit([b1]);
+    expect((await lanes.store.list()).map((r) => r.id)).toEqual([b1.id, a2.id, a1.id]);
+    expect((await lanes.store.list({ repo: 'acme/web' })).map((r) => r.id)).toEqual([a2.id, a1.id]);
+    expect((await lanes.store.list({ status: 'queued', limit: 2 })).map((r) => r.id)).toEqual([b1.id, a2.id]);
+    expect(await lanes.store.list({ repo: 'acme/web', status: 'succeeded' })).toEqual([]);
+    expect(await get(a1.id)).toEqual(a1);
+    expect(changes.map((r) => [r.id, r.status])).toEqual([[a1.id, 'queued'], [a2.id, 'queued'], [b1.id, 'queued']]);
+  });
+
+  it('rejects bad submissions whole and stores nothing', async () => {
+    const ok = newBuild('acme/web');
+    await expect(lanes.submit([ok, { ...newBuild('acme/web'), status: 'running' }])).rejects.toMatchObject({
+      code: 'invalid_submission',
+      path: 'builds[1].status',
+    });
+    await expect(lanes.submit([ok, { ...newBuild('acme/web'), id: ok.id }])).rejects.toBeInstanceOf(InvalidSubmission);
+    await expect(lanes.submit([{ ...ok, repo: 'no-slash' }])).rejects.toMatchObject({ path: 'builds[0].repo' });
+    await expect(lanes.submit([ok], { concurrency: 0 })).rejects.toMatchObject({ path: 'concurrency' });
+    expect(await lanes.store.list()).toEqual([]);
+    await lanes.submit([ok]);
+    await expect(lanes.submit([newBuild('acme/web'), { ...ok }])).rejects.toMatchObject({ status: 409, code: 'duplicate_build' });
+    expect((await lanes.store.list()).map((r) => r.id)).toEqual([ok.id]);
+  });
+
+  it('runs one repository first in, first out, one at a time by default', async () => {
+    const builds = ['a', 'b', 'c', 'd', 'e'].map((x) => newBuild('acme/web', { ref: `refs/heads/${x}` }));
+    for (const b of builds) await lanes.submit([b]);
+    await startWorker({ slots: 3 });
+    for (const b of builds) await until(b.id, 'succeeded');
+    const events = await runEvents(redis);
+    expect(starts(events)).toEqual(builds.map((b) => b.id));
+    expect(maxOverlap(events, new Set(builds.map((b) => b.id)))).toBe(1);
+    const done = await get(builds[0]!.id);
+    expect(done.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(done.startedAt).not.toBeNull();
+    expect(done.finishedAt).not.toBeNull();
+    const statuses = changes.filter((r) => r.id === done.id).map((r) => r.status);
+    expect(statuses).toEqual(['queued', 'running', 'succeeded']);
+  });
+
+  it("runs up to the repository's concurrency at once, never more", async () => {
+    const web = ['a', 'b', 'c', 'd', 'e', 'f'].map((x) => newBuild('acme/web', { ref: `refs/heads/${x}`, build_args: { SLEEP_MS: '150' } }));
+    await lanes.submit(web.slice(0, 1), { concurrency: 2 });
+    for (const b of web.slice(1)) await lanes.submit([b]);
+    await startWorker({ slots: 4 });
+    for (const b of web) await until(b.id, 'succeeded');
+    const events = await runEvents(redis);
+    expect(maxOverlap(events, new Set(web.map((b) => b.id)))).toBe(2);
+    expect(starts(events)).toEqual(web.map((b) => b.id));
+  });
+
+  it('shares the slots round-robin: a flooded repository gets no more turns than a quiet one', async () => {
+    const flood = Array.from({ length: 30 }, (_, i) => newBuild('acme/flood', { ref: `refs/heads/f${i}`, build_args: { SLEEP_MS: '20' } }));
+    const quiet = Array.from({ length: 5 }, (_, i) => newBuild(`acme/quiet${i}`, { build_args: { SLEEP_MS: '20' } }));
+    // The flood may use every slot when alone.
+    await lanes.submit(flood.slice(0, 1), { concurrency: 2 });
+    for (const b of flood.slice(1)) await lanes.submit([b]);
+    for (const b of quiet) await lanes.submit([b]);
+    await startWorker({ slots: 2 });
+    for (const b of [...quiet, flood.at(-1)!]) await until(b.id, 'succeeded');
+    const order = starts(await runEvents(redis));
+    const repoOf = new Map([...flood, ...quiet].map((b) => [b.id, b.repo]));
+    // The first six turns go to six different repositories: the flood's 30 builds earn it one turn per round.
+    expect(new Set(order.slice(0, 6).map((id) => repoOf.get(id))).size).toBe(6);
+    const lastQuiet = Math.max(...quiet.map((b) => order.indexOf(b.id)));
+    expect(order.slice(0, lastQuiet).filter((id) => repoOf.get(id) === 'acme/flood').length).toBeLessThanOrEqual(1);
+    // Within the flood, its own order is kept.
+    expect(order.filter((id) => repoOf.get(id) === 'acme/flood')).toEqual(flood.map((b) => b.id));
+  });
+
+  it("supersedes a ref's still-queued build when a newer push builds the same rules", async () => {
+    const b1 = newBuild('acme/web');
+    const b2 = newBuild('acme/web');
+    const other = newBuild('acme/web', { rules: ['docs'] });
+    const dev = newBuild('acme/web', { ref: 'refs/heads/dev' });
+    await lanes.submit([b1]);
+    await lanes.submit([dev]);
+    const r = await lanes.submit([b2]);
+    expect(r.superseded).toEqual([b1.id]);
+    const s1 = await get(b1.id);
+    expect(s1).toMatchObject({ status: 'superseded', supersededBy: b2.id });
+    expect(s1.finishedAt).not.toBeNull();
+    expect(changes.at(-2)).toMatchObject({ id: b2.id, status: 'queued' });
+    expect(changes.at(-1)).toMatchObject({ id: b1.id, status: 'superseded' });
+    // A push whose rules do not cover the queued build (a paths filter left one out) keeps it.
+    expect((await lanes.submit([other])).superseded).toEqual([]);
+    // Two builds of one push never supersede each other; the next push with both rules replaces both.
+    const p1 = newBuild('acme/web', { ref: 'refs/tags/v1', rules: ['semver'] });
+    const p2 = newBuild('acme/web', { ref: 'refs/tags/v1', rules: ['latest', 'edge'] });
+    expect((await lanes.submit([p1, p2])).superseded).toEqual([]);
+    const q = newBuild('acme/web', { ref: 'refs/tags/v1', rules: ['semver', 'latest', 'edge'] });
+    expect((await lanes.submit([q])).superseded.sort()).toEqual([p1.id, p2.id].sort());
+    await startWorker({ slots: 2 });
+    for (const b of [b2, other, dev, q]) await until(b.id, 'succeeded');
+    const ran = new Set(starts(await runEvents(redis)));
+    expect(ran.has(b1.id) || ran.has(p1.id) || ran.has(p2.id)).toBe(false);
+    expect(await get(b1.id)).toMatchObject({ status: 'superseded' });
+  });
+
+  it('lets a running build finish when superseded, unless cancel_superseded is set', async () => {
+    await startWorker({ slots: 2 });
+    const r1 = newBuild('acme/web', { build_args: { SLEEP_MS: '400' } });
+    await lanes.submit([r1]);
+    await until(r1.id, 'running');
+    const r2 = newBuild('acme/web');
+    expect(await lanes.submit([r2])).toEqual({ superseded: [], aborted: [] });
+    await until(r2.id, 'succeeded');
+    expect((await get(r1.id)).status).toBe('succeeded');
+
+    const c1 = newBuild('acme/web', { build_args: { SLEEP_MS: '30000' } });
+    await lanes.submit([c1], { cancelSuperseded: true });
+    await until(c1.id, 'running');
+    const c2 = newBuild('acme/web');
+    expect(await lanes.submit([c2])).toEqual({ superseded: [], aborted: [c1.id] });
+    await until(c2.id, 'succeeded');
+    const ended = await get(c1.id);
+    expect(ended).toMatchObject({ status: 'superseded', supersededBy: c2.id, digest: null });
+    const events = (await runEvents(redis)).filter((e) => e.id === c1.id).map((e) => e.event);
+    expect(events).toEqual(['start', 'aborted']);
+  });
+
+  it('cancels a queued build at once and a running one through its AbortSignal; an ended build is a conflict', async () => {
+    const q = newBuild('acme/web', { ref: 'refs/heads/q' });
+    const run = newBuild('acme/api', { build_args: { SLEEP_MS: '30000' } });
+    await lanes.submit([run]);
+    await lanes.submit([newBuild('acme/web', { ref: 'refs/heads/first', build_args: { SLEEP_MS: '300' } })]);
+    await lanes.submit([q]);
+    await startWorker({ slots: 2 });
+    await until(run.id, 'running');
+    const cq = await lanes.cancel(q.id, 'alice');
+    expect(cq).toMatchObject({ status: 'cancelled', error: 'cancelled by alice' });
+    expect(cq.finishedAt).not.toBeNull();
+    const cr = await lanes.cancel(run.id, 'bob');
+    expect(cr.status).toBe('running');
+    await until(run.id, 'cancelled');
+    expect(await get(run.id)).toMatchObject({ error: 'cancelled by bob', digest: null });
+    await expect(lanes.cancel(run.id, 'bob')).rejects.toBeInstanceOf(ConflictError);
+    await expect(lanes.cancel(run.id, 'bob')).rejects.toMatchObject({ status: 409 });
+    await expect(lanes.cancel('nope', 'bob')).rejects.toBeInstanceOf(BuildNotFound);
+    // The cancelled queued build never ran, and the slot went on to others.
+    const more = newBuild('acme/api');
+    await lanes.submit([more]);
+    await until(more.id, 'succeeded');
+    const ran = starts(await runEvents(redis));
+    expect(ran).not.toContain(q.id);
+    expect((await runEvents(redis)).filter((e) => e.id === run.id).map((e) => e.event)).toEqual(['start', 'aborted']);
+  });
+
+  it('ends a failing build failed with the one-line reason; retryable failures are tried again first', async () => {
+    await startWorker({ slots: 2, maxAttempts: 3 });
+    const hard = newBuild('acme/web', { build_args: { FAIL: 'nonretryable' } });
+    const soft = newBuild('acme/api', { build_args: { FAIL: 'retryable' } });
+    const plain = newBuild('acme/cli', { build_args: { FAIL: 'plain' } });
+    await lanes.submit([hard]);
+    await lanes.submit([soft]);
+    await lanes.submit([plain]);
+    await until(hard.id, 'failed');
+    await until(soft.id, 'failed');
+    await until(plain.id, 'failed');
+    expect((await get(hard.id)).error).toBe('step 3/5 RUN make: exit code 2');
+    expect((await get(soft.id)).error).toBe('registry unreachable');
+    expect((await get(plain.id)).error).toBe('plain failure');
+    const ran = starts(await runEvents(redis));
+    expect(ran.filter((id) => id === hard.id)).toHaveLength(1);
+    expect(ran.filter((id) => id === soft.id)).toHaveLength(3);
+    // Between attempts the record went back to queued: same record, no second terminal state.
+    const softStates = changes.filter((r) => r.id === soft.id).map((r) => r.status);
+    expect(softStates).toEqual(['queued', 'running', 'queued', 'running', 'queued', 'running', 'failed']);
+  });
+
+  it('on close lets a running build finish within the grace period', async () => {
+    const w = await startWorker();
+    const b = newBuild('acme/web', { build_args: { SLEEP_MS: '300' } });
+    await lanes.submit([b]);
+    await until(b.id, 'running');
+    await w.close(10_000);
+    expect((await get(b.id)).status).toBe('succeeded');
+  });
+
+  it('on close hands a build that outlives the grace period back to its lane; another worker runs the same record', async () => {
+    const w = await startWorker({ id: 'first' });
+    const b = newBuild('acme/web', { build_args: { SLEEP_MS: '1500' } });
+    const next = newBuild('acme/web', { ref: 'refs/heads/next' });
+    await lanes.submit([b]);
+    await lanes.submit([next]);
+    await until(b.id, 'running');
+    await w.close(100);
+    const back = await get(b.id);
+    expect(back).toMatchObject({ id: b.id, status: 'queued', startedAt: null });
+    // It went back to the front of its lane, ahead of the build queued after it.
+    await startWorker({ id: 'second' });
+    await until(next.id, 'succeeded');
+    expect((await get(b.id)).status).toBe('succeeded');
+    const events = await runEvents(redis);
+    expect(events.filter((e) => e.id === b.id).map((e) => `${e.tag}:${e.event}`)).toEqual(['first:start', 'first:aborted', 'second:start', 'second:end']);
+    expect(starts(events)).toEqual([b.id, b.id, next.id]);
+  });
+
+  it('does not open Redis connections per repository', async () => {
+    await startWorker({ slots: 4 });
+    const count = async () => (await redis.client('LIST') as string).trim().split('\n').length;
+    const before = await count();
+    const builds = Array.from({ length: 60 }, (_, i) => newBuild(`acme/r${i}`, { build_args: { SLEEP_MS: '1' } }));
+    for (const b of builds) await lanes.submit([b]);
+    for (const b of builds) await until(b.id, 'succeeded');
+    expect(await count()).toBe(before);
+  });
+});
