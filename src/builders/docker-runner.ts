@@ -1,0 +1,269 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import type { Redis } from 'ioredis';
+// TODO(lanes): switch to '../queue/index.js' once src/queue/index.ts exists.
+import { BuildTimeout, NonRetryableBuildError, RetryableBuildError } from '../queue/errors.js';
+import type { BuildLog, BuildOutcome, BuildRunner } from '../queue/runner.js';
+import type { BuildRecord } from '../store/index.js';
+import { packContext } from './context.js';
+import { sharedEngine, startDedicatedEngine, type BuilderEngine } from './engine.js';
+import { BuildError } from './errors.js';
+import { removeTree, selfOwner, writeJson } from './host.js';
+import { buildersRoot, runsDir } from './paths.js';
+import { buildOnEngine, pushFromEngine } from './image.js';
+import { RegistryClient, parseImage, type RegistryCredentials } from './registry.js';
+import { ReuseIndex, inputKey } from './reuse.js';
+import { scrub } from './secrets.js';
+import { fetchSource } from './source.js';
+
+/** A repository's builder settings (from its config's `builder` and `source` sections). */
+export interface RepoBuildSettings {
+  isolation: 'dedicated' | 'shared';
+  timeoutMs: number;
+  memoryBytes?: number;
+  cpus?: number;
+  /** `source.url`: overrides the webhook's clone URL. */
+  sourceUrl?: string;
+}
+
+export interface DockerBuildRunnerOptions {
+  /** Reuse index and push locks. */
+  redis: Redis;
+  /** The configured engine (DOCKER_HOST): shared builds run here. */
+  docker: Docker;
+  /** slipway's data dir; builders keep everything under `<dataDir>/builders`. */
+  dataDir: string;
+  /** The repository's builder settings; null/undefined means the defaults. */
+  settingsFor?: (repo: string) => Promise<Partial<RepoBuildSettings> | null | undefined>;
+  /** Registry credentials by registry host (`127.0.0.1:5000`); never logged or recorded. */
+  registryCredentials?: Record<string, RegistryCredentials>;
+  /** Registries spoken to over plain http besides loopback ones. */
+  insecureRegistries?: readonly string[];
+  /** Token for private GitHub clones over https. */
+  githubToken?: string;
+  /** Defaults when the repository config says nothing: dedicated, 30 min. */
+  defaults?: Partial<RepoBuildSettings>;
+  clock?: () => Date;
+}
+
+const DEFAULTS: RepoBuildSettings = { isolation: 'dedicated', timeoutMs: 30 * 60_000 };
+
+/**
+ * The BuildRunner: fetch the commit, build it on a fresh dedicated engine (or the shared one)
+ * with BuildKit, push every tag, answer the manifest digest. Equal inputs to an earlier succeeded
+ * build are not rebuilt: its manifest gets the new tags registry-side.
+ */
+export class DockerBuildRunner implements BuildRunner {
+  private readonly registry: RegistryClient;
+  private readonly reuse: ReuseIndex;
+  private readonly clock: () => Date;
+
+  constructor(private readonly opts: DockerBuildRunnerOptions) {
+    this.registry = new RegistryClient({
+      credentialsFor: (host) => opts.registryCredentials?.[host],
+      insecure: opts.insecureRegistries,
+    });
+    this.reuse = new ReuseIndex(opts.redis);
+    this.clock = opts.clock ?? (() => new Date());
+  }
+
+  async run(build: BuildRecord, ctx: { signal: AbortSignal; log: BuildLog }): Promise<BuildOutcome> {
+    const settings: RepoBuildSettings = { ...DEFAULTS, ...this.opts.defaults, ...((await this.opts.settingsFor?.(build.repo)) ?? {}) };
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(ctx.signal.reason);
+    if (ctx.signal.aborted) onAbort();
+    else ctx.signal.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => ac.abort(new BuildTimeout(settings.timeoutMs)), settings.timeoutMs);
+    const cleanups: (() => Promise<void>)[] = [];
+    try {
+      return await this.attempt(build, settings, ac.signal, ctx.log, cleanups);
+    } catch (err) {
+      throw this.failure(err, ac.signal);
+    } finally {
+      clearTimeout(timer);
+      ctx.signal.removeEventListener('abort', onAbort);
+      ctx.log.step('clean up');
+      for (const cleanup of cleanups.reverse()) {
+        await cleanup().catch((err: unknown) => ctx.log.line(`cleanup: ${(err as Error).message}`));
+      }
+    }
+  }
+
+  private async attempt(
+    build: BuildRecord,
+    settings: RepoBuildSettings,
+    signal: AbortSignal,
+    log: BuildLog,
+    cleanups: (() => Promise<void>)[],
+  ): Promise<BuildOutcome> {
+    if (build.tags.length === 0) throw new BuildError('context_invalid', 'the build has no tags');
+    const key = inputKey(build);
+    const earlier = await this.reuse.get(key);
+    if (earlier) {
+      log.step(`reuse image of build ${earlier.buildId}`);
+      const digest = await this.retag(build.image, earlier.digest, build.tags, log);
+      if (digest) return { digest };
+      await this.reuse.forget(key);
+    }
+
+    const secrets = [this.opts.githubToken, ...Object.values(this.opts.registryCredentials ?? {}).map((c) => c.password)];
+    const say = (line: string) => log.line(scrub(line, secrets));
+    const url = settings.sourceUrl ?? build.cloneUrl;
+    if (!url) throw new BuildError('source_invalid', 'no clone URL: the push carried none and the config has no source.url');
+
+    const workspace = path.join(runsDir(this.opts.dataDir), build.id);
+    await mkdir(workspace, { recursive: true });
+    await writeJson(path.join(workspace, 'run.json'), { owner: await selfOwner(), buildId: build.id, localRefs: [] });
+    cleanups.push(() => removeTree(workspace));
+
+    log.step('fetch source');
+    const src = path.join(workspace, 'src');
+    await fetchSource({ url, sha: build.sha, dir: src, githubToken: this.opts.githubToken, signal, log: say });
+    signal.throwIfAborted();
+
+    log.step(`start ${settings.isolation} engine`);
+    const engine: BuilderEngine =
+      settings.isolation === 'dedicated'
+        ? await startDedicatedEngine({
+            root: buildersRoot(this.opts.dataDir),
+            buildId: build.id,
+            repo: build.repo,
+            cache: build.cache,
+            memoryBytes: settings.memoryBytes,
+            cpus: settings.cpus,
+            insecureRegistries: this.opts.insecureRegistries,
+            log: say,
+          })
+        : sharedEngine(this.opts.docker);
+    cleanups.push(() => engine.close());
+    signal.throwIfAborted();
+
+    log.step(`build ${build.context}/${build.dockerfile}`);
+    const context = await packContext(src, build.context, build.dockerfile);
+    const [firstTag, ...moreTags] = build.tags as [string, ...string[]];
+    // On the shared engine a private local tag keeps concurrent builds of one image apart.
+    const localRef = engine.isolation === 'shared' ? `${build.image}:slipway-build-${build.id}` : `${build.image}:${firstTag}`;
+    const localRefs = [localRef];
+    await writeJson(path.join(workspace, 'run.json'), { owner: await selfOwner(), buildId: build.id, localRefs });
+    cleanups.push(() => this.untag(engine.docker, localRefs));
+    const imageId = await buildOnEngine(
+      engine.docker,
+      context.tar,
+      {
+        ref: localRef,
+        dockerfile: context.dockerfile,
+        buildArgs: build.build_args,
+        labels: {
+          'org.opencontainers.image.source': sourceLabel(build.repo, url),
+          'org.opencontainers.image.revision': build.sha,
+          'org.opencontainers.image.created': this.clock().toISOString(),
+          'io.slipway.build': build.id,
+        },
+        cache: build.cache,
+        memoryBytes: settings.memoryBytes,
+        cpus: settings.cpus,
+        signal,
+      },
+      { step: (name) => log.step(name), line: say },
+    );
+    say(`built ${imageId}`);
+    signal.throwIfAborted();
+
+    log.step(`push ${build.image}:${firstTag}`);
+    const { registry } = parseImage(build.image);
+    const credentials = this.opts.registryCredentials?.[registry];
+    const digest = await this.pushTag(engine, build.image, localRef, firstTag, credentials, registry, signal, say, localRefs, build.id);
+    say(`pushed ${build.image}:${firstTag}@${digest}`);
+    if (moreTags.length > 0) {
+      log.step(`tag ${moreTags.join(', ')}`);
+      await this.putTags(build.image, digest, moreTags, say);
+    }
+    await this.reuse.set(key, { digest, buildId: build.id });
+    return { digest };
+  }
+
+  /** Pushes the image under `tag`; on the shared engine the short-lived public tag is held under a lock. */
+  private async pushTag(
+    engine: BuilderEngine,
+    image: string,
+    localRef: string,
+    tag: string,
+    credentials: RegistryCredentials | undefined,
+    registry: string,
+    signal: AbortSignal,
+    say: (line: string) => void,
+    localRefs: string[],
+    buildId: string,
+  ): Promise<string> {
+    if (engine.isolation === 'dedicated') return pushFromEngine(engine.docker, image, tag, credentials, registry, signal, say);
+    const lock = `slipway:builders:pushlock:${image}:${tag}`;
+    for (;;) {
+      if (await this.opts.redis.set(lock, buildId, 'PX', 120_000, 'NX')) break;
+      signal.throwIfAborted();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    try {
+      await engine.docker.getImage(localRef).tag({ repo: image, tag });
+      localRefs.push(`${image}:${tag}`);
+      return await pushFromEngine(engine.docker, image, tag, credentials, registry, signal, say);
+    } finally {
+      await this.untag(engine.docker, [`${image}:${tag}`]);
+      localRefs.pop();
+      await this.opts.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, lock, buildId);
+    }
+  }
+
+  /** Registry-side tagging: the manifest of `digest` is stored again under each tag. */
+  private async putTags(image: string, digest: string, tags: string[], say: (line: string) => void): Promise<void> {
+    const manifest = await this.registry.getManifest(image, digest);
+    if (!manifest) throw new BuildError('push_failed', `registry lost ${image}@${digest} while tagging`, true);
+    for (const tag of tags) {
+      await this.registry.putManifest(image, tag, manifest);
+      say(`tagged ${image}:${tag}@${digest}`);
+    }
+  }
+
+  /** Gives an earlier build's manifest the new tags; null when the registry no longer has it. */
+  private async retag(image: string, digest: string, tags: string[], log: BuildLog): Promise<string | null> {
+    const manifest = await this.registry.getManifest(image, digest);
+    if (!manifest) {
+      log.line(`${image}@${digest} is no longer in the registry; building again`);
+      return null;
+    }
+    for (const tag of tags) {
+      await this.registry.putManifest(image, tag, manifest);
+      log.line(`tagged ${image}:${tag}@${digest}`);
+    }
+    return digest;
+  }
+
+  /** Removes local tags (never forced: an image a container or another tag uses stays). */
+  private async untag(docker: Docker, refs: readonly string[]): Promise<void> {
+    for (const ref of refs) {
+      await docker
+        .getImage(ref)
+        .remove({ noprune: false })
+        .catch(() => undefined);
+    }
+  }
+
+  /** Maps what went wrong to the lanes' typed errors, with a one-line reason. */
+  private failure(err: unknown, signal: AbortSignal): Error {
+    if (signal.aborted) {
+      const reason: unknown = signal.reason;
+      return reason instanceof Error ? reason : new NonRetryableBuildError('build aborted', 'cancelled');
+    }
+    if (err instanceof BuildError) {
+      return err.retryable ? new RetryableBuildError(err.message, err.code) : new NonRetryableBuildError(err.message, err.code);
+    }
+    const message = scrub((err as Error)?.message ?? String(err), [this.opts.githubToken]);
+    return new RetryableBuildError(`builder error: ${message.replace(/\s+/g, ' ')}`, 'builder_error');
+  }
+}
+
+/** `org.opencontainers.image.source`: the repository's web address for GitHub, else the clone URL without credentials. */
+function sourceLabel(repo: string, url: string): string {
+  if (/^https:\/\/github\.com\//.test(url) || /^git@github\.com:/.test(url)) return `https://github.com/${repo}`;
+  return scrub(url).replace(/\.git$/, '');
+}
