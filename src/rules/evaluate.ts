@@ -44,13 +44,14 @@ export function evaluate(compiled: CompiledConfig, event: RefEvent, opts: Evalua
       { path: 'rule', message: `unknown rule ${JSON.stringify(opts.rule)} (${names.length ? `rules: ${names.join(', ')}` : 'the config has no rules'})` },
     ]);
   }
-  const preview: Preview = { ref, source: parsed.source, sourceref: parsed.sourceref, sha, builds: [], skipped: [], warnings: [] };
+  const validRef = isValidGitRefName(ref);
+  const preview: Preview = { ref, source: validRef ? parsed.source : null, sourceref: parsed.sourceref, sha, builds: [], skipped: [], warnings: [] };
   const skipped: { index: number; rule: string; reason: string }[] = [];
   const skip = (r: CompiledRule, reason: string) => skipped.push({ index: r.index, rule: r.name, reason });
 
   const whole = event.deleted
     ? SKIP_REASONS.deleted
-    : !isValidGitRefName(ref)
+    : !validRef
       ? SKIP_REASONS.invalidRef
       : parsed.source === null
         ? SKIP_REASONS.otherRef

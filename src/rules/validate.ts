@@ -206,11 +206,13 @@ export function checkConfig(doc: unknown): { config: RepoConfig; rules: CheckedR
       rules = [];
       raw.forEach((r, i) => {
         const checked = checkRule(c, r, `rules[${i}]`, environments);
-        if (!checked) return;
-        const first = firstByName.get(checked.rule.name);
-        if (first !== undefined) c.add(`rules[${i}].name`, `duplicate rule name ${JSON.stringify(checked.rule.name)} (first used at rules[${first}])`);
-        else firstByName.set(checked.rule.name, i);
-        rules!.push(checked);
+        const name = isObj(r) && typeof r.name === 'string' && r.name !== '' ? r.name : undefined;
+        if (name !== undefined) {
+          const first = firstByName.get(name);
+          if (first !== undefined) c.add(`rules[${i}].name`, `duplicate rule name ${JSON.stringify(name)} (first used at rules[${first}])`);
+          else firstByName.set(name, i);
+        }
+        if (checked) rules!.push(checked);
       });
     }
   }
@@ -238,7 +240,7 @@ function checkBuilder(c: Checker, doc: Obj): BuilderConfig {
     cancel_superseded: c.bool(b, 'cancel_superseded', p, false),
     concurrency: c.int(b, 'concurrency', p, 1, 16, 1),
   };
-  if (has(b, 'timeout') && out.timeout !== '30m' && parseDuration(out.timeout) === 0) c.add('builder.timeout', 'must be longer than 0');
+  if (parseDuration(out.timeout) === 0) c.add('builder.timeout', 'must be longer than 0');
   if (has(b, 'memory')) {
     const v = b.memory;
     if (typeof v !== 'string' || parseMemory(v) === null) c.add('builder.memory', `must be a size like 512m or 2g, not ${describe(v)}`);
