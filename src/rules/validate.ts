@@ -31,7 +31,8 @@ export interface CheckedRule {
 type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const has = (o: Obj, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+// A key whose value is undefined (possible from JS callers, never from JSON or YAML) counts as absent.
+const has = (o: Obj, k: string) => Object.prototype.hasOwnProperty.call(o, k) && o[k] !== undefined;
 
 const TOP_KEYS = ['repository', 'image', 'default_branch', 'builder', 'source', 'environments', 'rules'];
 const RULE_KEYS = ['name', 'source', 'match', 'semver', 'tags', 'dockerfile', 'context', 'build_args', 'paths', 'autobuild', 'cache', 'deploy'];
