@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApi } from './api/index.js';
 import type { Config } from './config.js';
+import { Deployer, DeploymentStore, DeployWorker, SwarmTarget, repoConfigSource } from './deploy/index.js';
 import { Lanes, LaneWorker, type BuildRunner } from './queue/index.js';
 import { AuditStore, BuildStore, DeliveryStore, EventBus, RepoStore, TokenStore, type BuildRecord } from './store/index.js';
 import { CompiledCache, createDecider, createVerifier, createWebhookHandler, rulesEngine } from './webhooks/index.js';
@@ -152,6 +153,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     webhook,
     rules: engine,
     compiled,
+    deployer: new Deployer({ store: new DeploymentStore(redis), configs: repoConfigSource(repos), builds, audit: new AuditStore(redis), events, clock }),
   });
 
   const server = app.listen(config.port, config.host);
@@ -187,12 +189,28 @@ export async function startWorker(config: Config, o: { log?: Logger; runner?: Bu
   const docker = dockerClient(config.dockerHost);
   const runner = o.runner ?? createRunner({ docker, redis, log, config });
   const events = new EventBus(redis);
-  const worker = new LaneWorker({ redis, runner, slots: config.workerSlots, log, onChange: publishBuilds(events, log) });
+  // Rollouts run here too; a succeeded build whose rules say `deploy: <env>` queues its rollout.
+  const deployStore = new DeploymentStore(redis);
+  const builds = new BuildStore(redis);
+  const audit = new AuditStore(redis);
+  const deployer = new Deployer({ store: deployStore, configs: repoConfigSource(new RepoStore(redis)), builds, audit, events });
+  const deployWorker = new DeployWorker({ store: deployStore, target: new SwarmTarget({ docker }), audit, events, log });
+  const publish = publishBuilds(events, log);
+  const onChange = (record: BuildRecord) => {
+    publish(record);
+    if (record.status !== 'succeeded') return;
+    deployer
+      .onBuildSucceeded(record)
+      .then((ids) => Promise.all(ids.map((id) => builds.addDeployment(record.id, id))))
+      .catch((err: Error) => log.error({ err: err.message, build: record.id }, 'auto-deploy not queued'));
+  };
+  const worker = new LaneWorker({ redis, runner, slots: config.workerSlots, log, onChange });
   await worker.start();
+  deployWorker.start();
   log.info({ slots: config.workerSlots }, 'slipway worker: started');
   return {
     close: async () => {
-      await worker.close(config.shutdownGraceMs);
+      await Promise.all([worker.close(config.shutdownGraceMs), deployWorker.stop()]);
       await events.close();
       redis.disconnect();
     },

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AuditStore, BuildRecord, BuildStatus, DeliveryStore, EventBus, RepoStore, TokenStore } from '../store/index.js';
 import type { CompiledCache, RulesEngine, WebhookHandler } from '../webhooks/index.js';
+import type { Deployer } from '../deploy/index.js';
 import type { RequireRole } from './auth.js';
 
 /** What the API needs of the lanes (src/queue): accept builds, cancel one. */
@@ -40,6 +41,8 @@ export interface ApiDeps {
   rules: RulesEngine;
   /** Compiled configs by version, shared with the webhook's decider. */
   compiled: CompiledCache;
+  /** Environments, rollouts, promotion and rollback (src/deploy). */
+  deployer: Deployer;
 }
 
 /** What a route module receives: the deps plus the role guard. */

@@ -27,7 +27,7 @@ export interface AuditSink {
 
 /** Deployment state changes, published on the intake's event bus. */
 export interface DeploymentEvents {
-  publish(event: { type: 'deployment'; deployment: DeploymentRecord }): unknown;
+  publish(event: { type: 'deployment'; record: DeploymentRecord }): Promise<unknown> | void;
 }
 
 export interface DeployerOptions {
@@ -109,7 +109,7 @@ export class Deployer {
         ]);
       }
     }
-    return this.request({ repo, environment }, config, { digest, image: fromImage, build, trigger: 'manual', actor, action: 'deploy' });
+    return this.request({ repo, environment }, config, { digest, image: fromImage, build, trigger: 'manual', actor, action: 'environment.deploy' });
   }
 
   /**
@@ -130,16 +130,19 @@ export class Deployer {
       if (!source) throw new DeployError(409, 'source_empty', `${from} has no succeeded revision to promote`);
       const key = { repo, environment };
       const waiting = await this.busy(key);
-      if (waiting && waiting.digest === source.digest) return { started: false, deployment: waiting };
       const current = await this.store.current(key);
-      if (!waiting && current && current.digest === source.digest) return { started: false, deployment: current };
+      const already = waiting && waiting.digest === source.digest ? waiting : !waiting && current?.digest === source.digest ? current : null;
+      if (already) {
+        await this.audit({ actor: actor.name, action: 'environment.promote', ...key, from: current?.digest ?? null, to: source.digest, result: `no-op: ${environment} already ${already.status === 'succeeded' ? 'runs' : 'is rolling out'} ${source.digest} (${already.id})` });
+        return { started: false, deployment: already };
+      }
       const deployment = await this.request(key, config, {
         digest: source.digest,
         image: source.image,
         build: source.build,
         trigger: 'promote',
         actor,
-        action: 'promote',
+        action: 'environment.promote',
       });
       return { started: true, deployment };
     });
@@ -167,7 +170,7 @@ export class Deployer {
       target = history.find((r) => r.status === 'succeeded' && r.revision < current.revision && r.digest !== current.digest);
       if (!target) throw new DeployError(409, 'no_previous_revision', `${environment} has no earlier succeeded revision with a different image than revision ${current.revision}`);
     }
-    return this.request(key, config, { digest: target.digest, image: target.image, build: target.build, trigger: 'rollback', actor, action: 'rollback' });
+    return this.request(key, config, { digest: target.digest, image: target.image, build: target.build, trigger: 'rollback', actor, action: 'environment.rollback' });
   }
 
   /**
@@ -183,8 +186,9 @@ export class Deployer {
       const config = envs[environment];
       if (!config) continue;
       const key = { repo: build.repo, environment };
+      if (!(await this.store.claimAutoDeploy(build.id, environment))) continue;
       if (config.protected) {
-        await this.audit({ actor: SYSTEM_ACTOR.name, action: 'deploy', ...key, from: null, to: build.digest, result: `refused: ${environment} is protected; auto-deploy needs a person with the deployer role` });
+        await this.audit({ actor: SYSTEM_ACTOR.name, action: 'environment.deploy', ...key, from: null, to: build.digest, result: `refused: ${environment} is protected; auto-deploy needs a person with the deployer role` });
         continue;
       }
       const record = await this.request(key, config, {
@@ -193,7 +197,7 @@ export class Deployer {
         build: build.id,
         trigger: 'build',
         actor: SYSTEM_ACTOR,
-        action: 'deploy',
+        action: 'environment.deploy',
       });
       ids.push(record.id);
     }
@@ -225,7 +229,7 @@ export class Deployer {
     if (replaced) await this.markReplaced(replaced, record);
     const current = await this.store.current(key);
     await this.audit({ actor: r.actor.name, action: r.action, ...key, from: current?.digest ?? null, to: r.digest, result: `queued ${record.id} (revision ${revision})` });
-    this.opts.events?.publish({ type: 'deployment', deployment: record });
+    this.publish(record);
     return record;
   }
 
@@ -236,7 +240,7 @@ export class Deployer {
     const now = this.clock().toISOString();
     const ended: DeploymentRecord = { ...old, status: 'failed', finishedAt: now, error: `superseded: replaced by ${by.id} (revision ${by.revision}) before it started` };
     await this.store.finish(ended);
-    this.opts.events?.publish({ type: 'deployment', deployment: ended });
+    this.publish(ended);
   }
 
   /** The environment's queued or running rollout, if any. */
@@ -277,6 +281,10 @@ export class Deployer {
     const config = environments[environment];
     if (!config) throw new DeployError(404, 'environment_not_found', `${repo} has no environment ${environment}`);
     return { image, config };
+  }
+
+  private publish(record: DeploymentRecord): void {
+    void Promise.resolve(this.opts.events?.publish({ type: 'deployment', record })).catch(() => undefined);
   }
 
   private async audit(entry: Omit<AuditEntry, 'at'>): Promise<void> {

@@ -28,14 +28,14 @@ const Duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/;
 
 const Port = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const m = /^(\d{1,5}):(\d{1,5})(?:\/(tcp))?$/.exec(String(v));
+  const m = /^(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/.exec(String(v));
   const published = m ? Number(m[1]) : 0;
   const target = m ? Number(m[2]) : 0;
   if (!m || published < 1 || published > 65535 || target < 1 || target > 65535) {
     ctx.addIssue({ code: 'custom', message: `invalid port ${JSON.stringify(v)} (use "host:container", e.g. "18080:8080")` });
     return z.NEVER;
   }
-  return { published, target };
+  return { published, target, protocol: (m[3] ?? 'tcp') as 'tcp' | 'udp' };
 });
 
 const Health = z
@@ -58,7 +58,7 @@ const Health = z
 
 const Update = z
   .object({
-    parallelism: z.number().int().min(1).default(1),
+    parallelism: z.number().int().min(0).default(1), // 0: all tasks at once, as in Swarm
     delay: Duration.default(1000),
     order: z.enum(['start-first', 'stop-first']).default('start-first'),
     failure_action: z.enum(['rollback', 'pause', 'continue']).default('rollback'),
@@ -116,4 +116,9 @@ export function parseEnvironments(raw: unknown): { ok: true; environments: Recor
 
 function formatPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '');
+}
+
+/** The entry proxy speaks HTTP over TCP; UDP ports need `endpoint: mesh`. */
+export function proxiedPorts(config: EnvironmentConfig): EnvironmentConfig['ports'] {
+  return config.ports.filter((p) => p.protocol === 'tcp');
 }

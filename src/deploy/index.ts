@@ -12,3 +12,4 @@ export type { SwarmTargetOptions } from './swarm-target.js';
 export type { RolloutOutcome, RolloutRequest, RunningState, Target } from './target.js';
 export { DeployWorker } from './worker.js';
 export type { DeployLogger, DeployWorkerOptions } from './worker.js';
+export { repoConfigSource } from './sources.js';

@@ -1,4 +1,4 @@
-import type { EnvironmentConfig } from './environment.js';
+import { proxiedPorts, type EnvironmentConfig } from './environment.js';
 
 /**
  * The entry proxy's HAProxy configuration for one environment. It resolves `tasks.<service>` through
@@ -38,7 +38,8 @@ export function renderProxyConfig(config: EnvironmentConfig): string {
     '  default-server init-addr none resolvers docker resolve-prefer ipv4 check inter 1s fall 2 rise 1',
     '',
   ];
-  for (const port of config.ports) {
+  const ports = proxiedPorts(config);
+  for (const port of ports) {
     lines.push(
       `frontend port_${port.published}`,
       `  bind :${port.published}`,
@@ -46,7 +47,7 @@ export function renderProxyConfig(config: EnvironmentConfig): string {
       '',
     );
   }
-  for (const target of new Set(config.ports.map((p) => p.target))) {
+  for (const target of new Set(ports.map((p) => p.target))) {
     lines.push(
       `backend app_${target}`,
       '  balance roundrobin',

@@ -43,6 +43,11 @@ export class DeploymentStore {
     return `dep_${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
   }
 
+  /** True once per build and environment: an auto-deploy is queued exactly once even if a build's success is reported twice. */
+  async claimAutoDeploy(buildId: string, environment: string): Promise<boolean> {
+    return (await this.redis.set(this.k('deploy', 'auto', buildId, environment), '1', 'EX', 30 * 24 * 3600, 'NX')) === 'OK';
+  }
+
   async nextRevision(e: EnvKey): Promise<number> {
     return this.redis.incr(this.k('deploy', 'revision', this.envKey(e)));
   }
@@ -179,7 +184,7 @@ export function denormalise(c: EnvironmentConfig): unknown {
   return {
     service: c.service,
     replicas: c.replicas,
-    ports: c.ports.map((p) => `${p.published}:${p.target}`),
+    ports: c.ports.map((p) => `${p.published}:${p.target}/${p.protocol}`),
     endpoint: c.endpoint,
     env: c.env,
     ...(c.health

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
-import type { EnvironmentConfig } from './environment.js';
+import { proxiedPorts, type EnvironmentConfig } from './environment.js';
 import { DeployError } from './errors.js';
 import { renderProxyConfig } from './proxy-config.js';
 import { ensureProxyImage, type ProxyImageOptions } from './proxy-image.js';
@@ -58,7 +58,7 @@ export class SwarmTarget implements Target {
       this.assertOwned(existing, req.repo, req.environment);
       await this.docker.getService(existing.ID).update({ _query: { version: existing.Version?.Index }, _body: spec });
     }
-    if (config.endpoint === 'proxy' && config.ports.length > 0) await this.ensureProxy(req, network);
+    if (config.endpoint === 'proxy' && proxiedPorts(config).length > 0) await this.ensureProxy(req, network);
     else await this.removeProxy(config);
   }
 
@@ -188,7 +188,7 @@ export class SwarmTarget implements Target {
           ? { Mode: 'dnsrr' }
           : {
               Mode: 'vip',
-              Ports: config.ports.map((p) => ({ Protocol: 'tcp', TargetPort: p.target, PublishedPort: p.published, PublishMode: 'ingress' })),
+              Ports: config.ports.map((p) => ({ Protocol: p.protocol, TargetPort: p.target, PublishedPort: p.published, PublishMode: 'ingress' })),
             },
     };
   }
@@ -229,7 +229,7 @@ export class SwarmTarget implements Target {
       UpdateConfig: { Parallelism: 1, Order: 'stop-first', FailureAction: 'rollback', Monitor: 2000 * NS },
       EndpointSpec: {
         Mode: 'vip',
-        Ports: config.ports.map((p) => ({ Protocol: 'tcp', TargetPort: p.published, PublishedPort: p.published, PublishMode: 'host' })),
+        Ports: proxiedPorts(config).map((p) => ({ Protocol: 'tcp', TargetPort: p.published, PublishedPort: p.published, PublishMode: 'host' })),
       },
     };
     const existing = await this.inspect(name);

@@ -133,7 +133,7 @@ export class DeployWorker {
     const running: DeploymentRecord = { ...record, status: 'running', startedAt: this.clock().toISOString() };
     await store.save(running);
     await store.markActive(id);
-    this.opts.events?.publish({ type: 'deployment', deployment: running });
+    this.publish(running);
     this.opts.log?.info({ deployment: id, repo: record.repo, environment: record.environment, digest: record.digest }, 'rollout started');
     const req = this.rolloutRequest(running, plan.config);
     let outcome: RolloutOutcome;
@@ -181,7 +181,7 @@ export class DeployWorker {
       error: outcome.status === 'succeeded' ? null : outcome.reason,
     };
     await store.finish(ended);
-    this.opts.events?.publish({ type: 'deployment', deployment: ended });
+    this.publish(ended);
     this.opts.log?.info({ deployment: record.id, status: ended.status, error: ended.error }, 'rollout ended');
     await this.opts.audit?.append({
       at: ended.finishedAt!,
@@ -193,6 +193,13 @@ export class DeployWorker {
       to: record.digest,
       result: ended.error ? `${ended.status}: ${ended.error}` : ended.status,
     });
+  }
+
+  /** A lost event never fails a rollout. */
+  private publish(record: DeploymentRecord): void {
+    void Promise.resolve(this.opts.events?.publish({ type: 'deployment', record })).catch((err: Error) =>
+      this.opts.log?.error({ err, deployment: record.id }, 'deployment event not published'),
+    );
   }
 
   private rolloutRequest(record: DeploymentRecord, config: EnvironmentConfig): RolloutRequest {
@@ -210,7 +217,7 @@ export class DeployWorker {
   private deadline(config: EnvironmentConfig): number {
     if (this.opts.deadlineMs) return this.opts.deadlineMs(config);
     // Swarm has no deadline while a task fails to start; allow each batch a minute to start and pass monitoring.
-    const batches = Math.max(1, Math.ceil(config.replicas / config.update.parallelism));
+    const batches = config.update.parallelism === 0 ? 1 : Math.max(1, Math.ceil(config.replicas / config.update.parallelism));
     return 30_000 + batches * (config.update.delay + config.update.monitor + 60_000);
   }
 }

@@ -3,6 +3,7 @@ import { createDashboard } from '../../dashboard/index.js';
 import type { RouteContext } from '../deps.js';
 import { buildRoutes } from './builds.js';
 import { deliveryRoutes } from './deliveries.js';
+import { environmentRoutes } from './environments.js';
 import { eventRoutes } from './events.js';
 import { healthRoutes } from './health.js';
 import { previewRoutes } from './preview.js';
@@ -26,5 +27,6 @@ export const routeModules: RouteModule[] = [
   buildRoutes,
   deliveryRoutes,
   eventRoutes,
+  environmentRoutes,
   (router) => void router.use(createDashboard()), // the web dashboard: GET / and /ui/** (src/dashboard)
 ];
