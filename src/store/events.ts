@@ -24,7 +24,9 @@ export class EventBus {
   async subscribe(listener: EventListener): Promise<() => void> {
     this.listeners.add(listener);
     if (!this.sub) {
-      const sub = this.redis.duplicate();
+      const sub = this.redis.duplicate({ enableOfflineQueue: true });
+      // It reconnects and resubscribes by itself; a lost connection is not an error of the caller.
+      sub.on('error', () => undefined);
       this.sub = sub;
       sub.on('message', (_channel: string, message: string) => {
         const event = JSON.parse(message) as SlipwayEvent;
