@@ -109,7 +109,10 @@ describe('lanes', () => {
     expect(done.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(done.startedAt).not.toBeNull();
     expect(done.finishedAt).not.toBeNull();
-    const statuses = changes.filter((r) => r.id === done.id).map((r) => r.status);
+    const statuses = await waitFor(() => {
+      const seen = changes.filter((r) => r.id === done.id).map((r) => r.status);
+      return seen.includes('succeeded') ? seen : undefined;
+    }, 5_000, 'the succeeded state to be published');
     expect(statuses).toEqual(['queued', 'running', 'succeeded']);
   });
 
@@ -239,7 +242,10 @@ describe('lanes', () => {
     expect(ran.filter((id) => id === hard.id)).toHaveLength(1);
     expect(ran.filter((id) => id === soft.id)).toHaveLength(3);
     // Between attempts the record went back to queued: same record, no second terminal state.
-    const softStates = changes.filter((r) => r.id === soft.id).map((r) => r.status);
+    const softStates = await waitFor(() => {
+      const seen = changes.filter((r) => r.id === soft.id).map((r) => r.status);
+      return seen.includes('failed') ? seen : undefined;
+    }, 5_000, 'the failed state to be published');
     expect(softStates).toEqual(['queued', 'running', 'queued', 'running', 'queued', 'running', 'failed']);
   });
 
