@@ -53,6 +53,15 @@ const Env = z.object({
   SLIPWAY_URL: z.url().default('http://127.0.0.1:3000'),
   /** Client commands: the bearer token they send. */
   SLIPWAY_TOKEN: Optional,
+  /** Builders: the registry host (host[:port]) that SLIPWAY_REGISTRY_USERNAME/PASSWORD are sent to; no other registry gets them. */
+  SLIPWAY_REGISTRY: z.string().trim().min(1).default('127.0.0.1:5000'),
+  /** Builders: registry credentials for pushes (never logged, never in records). Unset: anonymous pushes. */
+  SLIPWAY_REGISTRY_USERNAME: Optional,
+  SLIPWAY_REGISTRY_PASSWORD: Optional,
+  /** Builders: comma-separated registries spoken to over plain http besides loopback ones (which always are). */
+  SLIPWAY_INSECURE_REGISTRIES: z.string().trim().optional().transform((v) => (v ? v.split(',').map((r) => r.trim()).filter(Boolean) : [])),
+  /** Builders: GitHub token for cloning private repositories over https (sent only to github.com, never logged). */
+  SLIPWAY_GITHUB_TOKEN: Optional,
 });
 
 export type Config = {
@@ -71,6 +80,9 @@ export type Config = {
   logLevel: z.infer<typeof Env>['SLIPWAY_LOG_LEVEL'];
   url: string;
   token: string | undefined;
+  registryAuth?: { registry: string; username: string; password: string } | undefined;
+  insecureRegistries?: string[];
+  githubToken?: string | undefined;
 };
 
 /** An invalid setting: names every bad variable and why. */
@@ -107,6 +119,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.SLIPWAY_LOG_LEVEL,
     url: e.SLIPWAY_URL,
     token: e.SLIPWAY_TOKEN,
+    registryAuth:
+      e.SLIPWAY_REGISTRY_USERNAME && e.SLIPWAY_REGISTRY_PASSWORD
+        ? { registry: e.SLIPWAY_REGISTRY, username: e.SLIPWAY_REGISTRY_USERNAME, password: e.SLIPWAY_REGISTRY_PASSWORD }
+        : undefined,
+    insecureRegistries: e.SLIPWAY_INSECURE_REGISTRIES,
+    githubToken: e.SLIPWAY_GITHUB_TOKEN,
   };
   return { ...config, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
 }

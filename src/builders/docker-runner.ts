@@ -2,9 +2,14 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
-// TODO(lanes): switch to '../queue/index.js' once src/queue/index.ts exists.
-import { BuildTimeout, NonRetryableBuildError, RetryableBuildError } from '../queue/errors.js';
-import type { BuildLog, BuildOutcome, BuildRunner } from '../queue/runner.js';
+import {
+  BuildTimeout,
+  NonRetryableBuildError,
+  RetryableBuildError,
+  type BuildLog,
+  type BuildOutcome,
+  type BuildRunner,
+} from '../queue/index.js';
 import type { BuildRecord } from '../store/index.js';
 import { packContext } from './context.js';
 import { sharedEngine, startDedicatedEngine, type BuilderEngine } from './engine.js';

@@ -6,3 +6,4 @@ export { reap, startReaper, type ReaperOptions, type ReapReport } from './reaper
 export { RegistryClient, parseImage, type RegistryCredentials } from './registry.js';
 export { inputKey } from './reuse.js';
 export { buildersRoot } from './paths.js';
+export { createBuilders, type Builders, type BuildersOptions } from './service.js';

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { BuildLog } from '../queue/runner.js';
+import type { BuildLog } from '../queue/index.js';
 
 export const logKey = (buildId: string) => `slipway:build:${buildId}:log`;
 
@@ -111,9 +111,9 @@ export async function readLog(redis: Redis, buildId: string, afterId = '0', coun
 export async function* followLog(
   redis: Redis,
   buildId: string,
-  opts: { signal?: AbortSignal; isOver?: () => Promise<boolean>; blockMs?: number } = {},
+  opts: { signal?: AbortSignal; isOver?: () => Promise<boolean>; blockMs?: number; after?: string } = {},
 ): AsyncGenerator<LogEntry> {
-  let last = '0';
+  let last = opts.after && /^\d+-\d+$/.test(opts.after) ? opts.after : '0';
   for (;;) {
     if (opts.signal?.aborted) return;
     const page = await readLog(redis, buildId, last);

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerRulesCommands } from './rules.js';
 import { registerServerCommands } from './server.js';
 import { registerClientCommands } from './client.js';
+import { registerLogsCommands } from './logs.js';
 
 const program = new Command()
   .name('slipway')
@@ -12,6 +13,7 @@ const program = new Command()
 registerRulesCommands(program);
 registerServerCommands(program);
 registerClientCommands(program);
+registerLogsCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -6,6 +6,7 @@ import { deliveryRoutes } from './deliveries.js';
 import { environmentRoutes } from './environments.js';
 import { eventRoutes } from './events.js';
 import { healthRoutes } from './health.js';
+import { logRoutes } from './logs.js';
 import { previewRoutes } from './preview.js';
 import { repoRoutes } from './repos.js';
 import { tokenRoutes } from './tokens.js';
@@ -25,6 +26,7 @@ export const routeModules: RouteModule[] = [
   repoRoutes,
   previewRoutes,
   buildRoutes,
+  logRoutes,
   deliveryRoutes,
   eventRoutes,
   environmentRoutes,

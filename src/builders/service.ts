@@ -1,0 +1,90 @@
+import type Docker from 'dockerode';
+import type { Redis } from 'ioredis';
+import { builderSpec, type RepoConfig } from '../rules/index.js';
+import type { BuildRecord, RepoStore } from '../store/index.js';
+import { TERMINAL_BUILD_STATUSES } from '../store/index.js';
+import { DockerBuildRunner, type RepoBuildSettings } from './docker-runner.js';
+import { openBuildLog, type BuildLogWriter } from './log.js';
+import { startReaper } from './reaper.js';
+import type { RegistryCredentials } from './registry.js';
+
+export interface BuildersOptions {
+  redis: Redis;
+  /** The configured engine (DOCKER_HOST). */
+  docker: Docker;
+  dataDir: string;
+  repos: Pick<RepoStore, 'get'>;
+  registryCredentials?: Record<string, RegistryCredentials>;
+  insecureRegistries?: readonly string[];
+  githubToken?: string;
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  reapIntervalMs?: number;
+}
+
+/**
+ * What a worker process needs of the builders: the runner, a Redis log per build (`openLog`, closed
+ * with its final status by `onBuildChange`), and the reaper (at `start()`, then on a timer).
+ */
+export function createBuilders(o: BuildersOptions) {
+  const open = new Map<string, BuildLogWriter>();
+  const settingsFor = async (repo: string): Promise<Partial<RepoBuildSettings> | null> => {
+    const stored = await o.repos.get(repo);
+    if (!stored) return null;
+    const config = stored.config as unknown as RepoConfig;
+    const spec = builderSpec(config);
+    return {
+      isolation: spec.isolation,
+      timeoutMs: spec.timeoutMs,
+      ...(spec.memoryBytes ? { memoryBytes: spec.memoryBytes } : {}),
+      ...(spec.cpus ? { cpus: spec.cpus } : {}),
+      ...(config.source?.url ? { sourceUrl: config.source.url } : {}),
+    };
+  };
+  const runner = new DockerBuildRunner({
+    redis: o.redis,
+    docker: o.docker,
+    dataDir: o.dataDir,
+    settingsFor,
+    ...(o.registryCredentials ? { registryCredentials: o.registryCredentials } : {}),
+    ...(o.insecureRegistries ? { insecureRegistries: o.insecureRegistries } : {}),
+    ...(o.githubToken ? { githubToken: o.githubToken } : {}),
+  });
+  let reaper: ReturnType<typeof startReaper> | undefined;
+  return {
+    runner,
+    openLog(record: BuildRecord): BuildLogWriter {
+      const writer = openBuildLog(o.redis, record.id);
+      open.set(record.id, writer);
+      return writer;
+    },
+    /** Closes a build's log with its final status once the lanes have recorded it. */
+    onBuildChange(record: BuildRecord): void {
+      const writer = open.get(record.id);
+      if (!writer) return;
+      if (record.status === 'queued') {
+        // Handed back to its lane: the next attempt opens the log again.
+        open.delete(record.id);
+        void writer.flush();
+      } else if (TERMINAL_BUILD_STATUSES.includes(record.status)) {
+        open.delete(record.id);
+        const why = record.status === 'superseded' && record.supersededBy ? `by build ${record.supersededBy}` : record.error;
+        writer.end(record.status, why).catch((err: Error) => o.log.warn({ err: err.message, build: record.id }, 'build log not closed'));
+      }
+    },
+    async start(): Promise<void> {
+      reaper = startReaper({
+        dataDir: o.dataDir,
+        docker: o.docker,
+        log: (message) => o.log.info({ part: 'reaper' }, message),
+        ...(o.reapIntervalMs ? { intervalMs: o.reapIntervalMs } : {}),
+      });
+      await reaper.first.catch((err: Error) => o.log.warn({ err: err.message }, 'reaper failed at start'));
+    },
+    async stop(): Promise<void> {
+      await reaper?.stop();
+      await Promise.all([...open.values()].map((w) => w.flush()));
+    },
+  };
+}
+
+export type Builders = ReturnType<typeof createBuilders>;
