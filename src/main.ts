@@ -12,6 +12,7 @@ import { createApi } from './api/index.js';
 import type { Config } from './config.js';
 import { Deployer, DeploymentStore, DeployWorker, SwarmTarget, repoConfigSource } from './deploy/index.js';
 import { Lanes, LaneWorker, type BuildRunner } from './queue/index.js';
+import { createBuilders, type Builders } from './builders/index.js';
 import { AuditStore, BuildStore, DeliveryStore, EventBus, RepoStore, TokenStore, type BuildRecord } from './store/index.js';
 import { CompiledCache, createDecider, createVerifier, createWebhookHandler, rulesEngine } from './webhooks/index.js';
 
@@ -82,9 +83,19 @@ function redactUrl(url: string): string {
   return u.toString();
 }
 
-/** The build runner workers use. The single place where the real builder is plugged in. */
-function createRunner(_deps: { docker: Docker; redis: Redis; log: Logger; config: Config }): BuildRunner {
-  throw new StartupError('no build runner is available yet: src/builders has not been wired into src/main.ts createRunner()');
+/** The builders workers use (runner, Redis build logs, reaper). The single place where the real builder is plugged in. */
+function createBuildersFor(deps: { docker: Docker; redis: Redis; log: Logger; config: Config }): Builders {
+  const { config } = deps;
+  return createBuilders({
+    redis: deps.redis,
+    docker: deps.docker,
+    dataDir: config.dataDir,
+    repos: new RepoStore(deps.redis),
+    log: deps.log.child({ part: 'builders' }),
+    insecureRegistries: config.insecureRegistries ?? [],
+    ...(config.registryAuth ? { registryCredentials: { [config.registryAuth.registry]: config.registryAuth } } : {}),
+    ...(config.githubToken ? { githubToken: config.githubToken } : {}),
+  });
 }
 
 /** Build state changes go out on the event bus (SSE); a lost event never fails a build. */
@@ -187,7 +198,8 @@ export async function startWorker(config: Config, o: { log?: Logger; runner?: Bu
   const log = o.log ?? createLogger(config);
   const redis = await connectRedis(requireRedisUrl(config), log, { maxRetriesPerRequest: null });
   const docker = dockerClient(config.dockerHost);
-  const runner = o.runner ?? createRunner({ docker, redis, log, config });
+  const builders = createBuildersFor({ docker, redis, log, config });
+  const runner = o.runner ?? builders.runner;
   const events = new EventBus(redis);
   // Rollouts run here too; a succeeded build whose rules say `deploy: <env>` queues its rollout.
   const deployStore = new DeploymentStore(redis);
@@ -197,6 +209,7 @@ export async function startWorker(config: Config, o: { log?: Logger; runner?: Bu
   const deployWorker = new DeployWorker({ store: deployStore, target: new SwarmTarget({ docker }), audit, events, log });
   const publish = publishBuilds(events, log);
   const onChange = (record: BuildRecord) => {
+    builders.onBuildChange(record);
     publish(record);
     if (record.status !== 'succeeded') return;
     deployer
@@ -204,13 +217,16 @@ export async function startWorker(config: Config, o: { log?: Logger; runner?: Bu
       .then((ids) => Promise.all(ids.map((id) => builds.addDeployment(record.id, id))))
       .catch((err: Error) => log.error({ err: err.message, build: record.id }, 'auto-deploy not queued'));
   };
-  const worker = new LaneWorker({ redis, runner, slots: config.workerSlots, log, onChange });
+  const worker = new LaneWorker({ redis, runner, slots: config.workerSlots, log, onChange, openLog: (record) => builders.openLog(record) });
+  // Remove what builds of dead workers left before taking new ones.
+  await builders.start();
   await worker.start();
   deployWorker.start();
   log.info({ slots: config.workerSlots }, 'slipway worker: started');
   return {
     close: async () => {
       await Promise.all([worker.close(config.shutdownGraceMs), deployWorker.stop()]);
+      await builders.stop();
       await events.close();
       redis.disconnect();
     },
