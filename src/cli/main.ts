@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerRulesCommands } from './rules.js';
 import { registerServerCommands } from './server.js';
 import { registerClientCommands } from './client.js';
+import { registerDeployCommands } from './deploy.js';
 import { registerLogsCommands } from './logs.js';
 
 const program = new Command()
@@ -13,6 +14,7 @@ const program = new Command()
 registerRulesCommands(program);
 registerServerCommands(program);
 registerClientCommands(program);
+registerDeployCommands(program);
 registerLogsCommands(program);
 
 try {

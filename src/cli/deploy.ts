@@ -1,0 +1,183 @@
+import type { Command } from 'commander';
+import { ConfigError, loadConfig } from '../config.js';
+import type { DeploymentRecord } from '../store/index.js';
+
+/** A failure with its exit code: 1 failed operation, 2 bad usage or invalid input. */
+class CliFailure extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2,
+  ) {
+    super(message);
+  }
+}
+
+interface EnvironmentView {
+  name: string;
+  service: string;
+  current: DeploymentRecord | null;
+  history: DeploymentRecord[];
+}
+
+async function call(method: string, path: string, json?: unknown): Promise<{ status: number; body: any }> {
+  let url: string;
+  let token: string | undefined;
+  try {
+    const c = loadConfig();
+    url = c.url.replace(/\/+$/, '');
+    token = c.token;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliFailure(err.message, 2);
+    throw err;
+  }
+  if (!token) throw new CliFailure('SLIPWAY_TOKEN is not set: export a token (slipway up prints an admin token; POST /api/tokens makes more)', 2);
+  let res: Response;
+  try {
+    res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(json !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
+    });
+  } catch (err) {
+    throw new CliFailure(`cannot reach slipway at ${url} (${(err as Error).cause ?? (err as Error).message}): is it running? (SLIPWAY_URL)`, 1);
+  }
+  const text = await res.text();
+  let body: any = {};
+  try {
+    body = text ? JSON.parse(text) : {};
+  } catch {
+    body = { error: text };
+  }
+  if (res.status >= 400) {
+    const lines = [String(body.error ?? `HTTP ${res.status}`)];
+    if (res.status === 401) lines.push('check SLIPWAY_TOKEN');
+    if (res.status === 403) lines.push('ask an admin for a token with the deployer role');
+    throw new CliFailure(lines.join('\n'), res.status === 400 || res.status === 422 ? 2 : 1);
+  }
+  return { status: res.status, body };
+}
+
+function repoArg(value: string): string {
+  if (!/^[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+$/.test(value)) throw new CliFailure(`not a repository: "${value}" (expected owner/name)`, 2);
+  return value;
+}
+
+function envArg(value: string): string {
+  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(value)) throw new CliFailure(`not an environment name: "${value}"`, 2);
+  return value;
+}
+
+function describe(d: DeploymentRecord): string {
+  return `revision ${d.revision} (${d.id}) ${d.image}@${d.digest} ${d.status}${d.error ? `: ${d.error}` : ''}`;
+}
+
+/** Follows a rollout until it ends; exits 1 unless it succeeded. */
+async function follow(id: string): Promise<void> {
+  let last = '';
+  for (;;) {
+    const { body } = await call('GET', `/api/deployments/${encodeURIComponent(id)}`);
+    const d = body as DeploymentRecord;
+    if (d.status !== last) process.stderr.write(`${d.status}\n`);
+    last = d.status;
+    if (d.status !== 'pending' && d.status !== 'running') {
+      process.stdout.write(`${describe(d)}\n`);
+      if (d.status !== 'succeeded') throw new CliFailure(`rollout ${d.id} ended ${d.status}`, 1);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      if (err instanceof CliFailure) {
+        process.stderr.write(`${err.message}\n`);
+        process.exit(err.exitCode);
+      }
+      throw err;
+    }
+  };
+}
+
+function printStatus(envs: EnvironmentView[]): void {
+  const rows = envs.map((e) => {
+    const latest = e.history[0];
+    const rolling = latest && (latest.status === 'pending' || latest.status === 'running') ? `${latest.status} r${latest.revision}` : '';
+    return [e.name, e.service, e.current ? `r${e.current.revision}` : '-', e.current ? e.current.digest.slice(0, 19) : '-', e.current?.finishedAt ?? '-', rolling || (latest && latest.status !== 'succeeded' ? `last r${latest.revision} ${latest.status}` : '')];
+  });
+  const head = ['ENV', 'SERVICE', 'CURRENT', 'DIGEST', 'SINCE', 'ROLLOUT'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const r of [head, ...rows]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+}
+
+/** `slipway promote`, `slipway rollback`, `slipway status`: clients of the API (SLIPWAY_URL, SLIPWAY_TOKEN). */
+export function registerDeployCommands(program: Command): void {
+  program
+    .command('promote <repo>')
+    .description('roll out to an environment exactly the digest its promote_from environment runs')
+    .option('--env <env>', 'the environment to promote to', 'production')
+    .option('--wait', 'follow the rollout; exit 1 unless it succeeds')
+    .action(
+      action(async (name: string, opts: { env: string; wait?: boolean }) => {
+        const repo = repoArg(name);
+        const env = envArg(opts.env);
+        const { status, body } = await call('POST', `/api/repos/${repo}/environments/${env}/promote`);
+        const d = body as DeploymentRecord;
+        if (status === 200) {
+          process.stdout.write(`${env} already ${d.status === 'succeeded' ? 'runs' : 'is rolling out'} ${d.digest}: nothing to do (${describe(d)})\n`);
+          return;
+        }
+        process.stdout.write(`promoting ${repo} ${env} to ${d.digest}: ${describe(d)}\n`);
+        if (opts.wait) await follow(d.id);
+      }),
+    );
+
+  program
+    .command('rollback <repo>')
+    .description('roll an environment back to an earlier good revision (default: the one before the current)')
+    .requiredOption('--env <env>', 'the environment')
+    .option('--revision <n>', 'the revision to roll back to')
+    .option('--wait', 'follow the rollout; exit 1 unless it succeeds')
+    .action(
+      action(async (name: string, opts: { env: string; revision?: string; wait?: boolean }) => {
+        const repo = repoArg(name);
+        const env = envArg(opts.env);
+        let revision: number | undefined;
+        if (opts.revision !== undefined) {
+          revision = Number(opts.revision);
+          if (!Number.isInteger(revision) || revision < 1) throw new CliFailure(`--revision must be a positive integer, not "${opts.revision}"`, 2);
+        }
+        const { body } = await call('POST', `/api/repos/${repo}/environments/${env}/rollback`, revision !== undefined ? { revision } : {});
+        const d = body as DeploymentRecord;
+        process.stdout.write(`rolling ${repo} ${env} back to ${d.digest}: ${describe(d)}\n`);
+        if (opts.wait) await follow(d.id);
+      }),
+    );
+
+  program
+    .command('status <repo>')
+    .description('what each environment of owner/name runs, and rollouts in progress')
+    .option('--env <env>', 'only this environment, with its history')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (name: string, opts: { env?: string; json?: boolean }) => {
+        const repo = repoArg(name);
+        if (opts.env) {
+          const { body } = await call('GET', `/api/repos/${repo}/environments/${envArg(opts.env)}`);
+          const e = body as EnvironmentView;
+          if (opts.json) return void process.stdout.write(`${JSON.stringify(e, null, 2)}\n`);
+          printStatus([e]);
+          for (const d of e.history) process.stdout.write(`  ${d.trigger.padEnd(8)} by ${d.by}: ${describe(d)}\n`);
+          return;
+        }
+        const { body } = await call('GET', `/api/repos/${repo}/environments`);
+        const envs = body.environments as EnvironmentView[];
+        if (opts.json) return void process.stdout.write(`${JSON.stringify(envs, null, 2)}\n`);
+        if (envs.length === 0) process.stdout.write(`${repo} has no environments\n`);
+        else printStatus(envs);
+      }),
+    );
+}
