@@ -1,0 +1,136 @@
+import { Octokit } from '@octokit/rest';
+import type { Logger } from 'pino';
+import type { BuildRecord, DeploymentRecord } from '../store/index.js';
+import { commitStatusFor, deploymentRequestFor, deploymentStatusFor } from './feedback.js';
+import { memoryDeploymentLinks, type DeploymentLinks } from './links.js';
+
+/** Tells GitHub about builds (commit statuses) and rollouts (deployments and their statuses). */
+export interface GitHubReporter {
+  /** Reports the build's current state as a commit status on its sha. Never rejects. */
+  reportBuild(build: BuildRecord): Promise<void>;
+  /**
+   * Reports the rollout's current state as a deployment status, creating the GitHub deployment
+   * on first sight. `build` is the build whose commit the digest came from (a GitHub deployment
+   * needs a commit); without it nothing is reported. Never rejects.
+   */
+  reportDeployment(deployment: DeploymentRecord, build?: BuildRecord | null): Promise<void>;
+}
+
+export interface GitHubReporterOptions {
+  /** A token allowed to write commit statuses and deployments (`repo:status`, `repo_deployment`). */
+  token: string;
+  /** GitHub's REST API; GitHub Enterprise Server: `https://HOST/api/v3`. Default https://api.github.com. */
+  baseUrl?: string;
+  /** Where people open slipway's dashboard; the links GitHub shows point there. */
+  publicUrl: string;
+  /** Keeps GitHub deployment ids; default in this process's memory (use the Redis one across processes). */
+  links?: DeploymentLinks;
+  log: Pick<Logger, 'warn' | 'debug'>;
+  /** Time allowed for one GitHub request. Default 10 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * GitHub's answers never decide anything in slipway: failures (GitHub down, a bad token, a
+ * repository GitHub does not know) are logged and swallowed, so a build or a rollout never
+ * fails or waits long because of them.
+ */
+export function createGitHubReporter(opts: GitHubReporterOptions): GitHubReporter {
+  const { publicUrl, log } = opts;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const links = opts.links ?? memoryDeploymentLinks();
+  const octokit = new Octokit({
+    auth: opts.token,
+    baseUrl: opts.baseUrl ?? 'https://api.github.com',
+    userAgent: 'slipway',
+    // Octokit's own request log goes to debug; failures are reported once, below, with context.
+    log: {
+      debug: (msg: string) => log.debug({ github: msg }, 'github request'),
+      info: (msg: string) => log.debug({ github: msg }, 'github request'),
+      warn: (msg: string) => log.debug({ github: msg }, 'github warning'),
+      error: (msg: string) => log.debug({ github: msg }, 'github error'),
+    },
+  });
+  const request = () => ({ signal: AbortSignal.timeout(timeoutMs) });
+  // One GitHub deployment per rollout even when two state changes of it are reported at once.
+  const creating = new Map<string, Promise<number>>();
+
+  async function safely(what: string, context: Record<string, unknown>, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      const status = (err as { status?: unknown }).status;
+      log.warn(
+        { ...context, status: typeof status === 'number' ? status : undefined, err: (err as Error).message },
+        `GitHub ${what} not reported`,
+      );
+    }
+  }
+
+  function ownerAndName(repo: string): { owner: string; repo: string } {
+    const [owner, name, ...rest] = repo.split('/');
+    if (!owner || !name || rest.length > 0) throw new Error(`not a GitHub owner/name: ${repo}`);
+    return { owner, repo: name };
+  }
+
+  async function githubDeploymentId(deployment: DeploymentRecord, build: BuildRecord): Promise<number> {
+    const known = await links.get(deployment.id);
+    if (known !== null) return known;
+    let pending = creating.get(deployment.id);
+    if (!pending) {
+      pending = (async () => {
+        const response = await octokit.rest.repos.createDeployment({
+          ...ownerAndName(deployment.repo),
+          ...deploymentRequestFor(deployment, build),
+          // slipway already built and checked this commit: no merge of the default branch, no status gate.
+          auto_merge: false,
+          required_contexts: [],
+          request: request(),
+        });
+        // 202 means GitHub merged instead of deploying; with auto_merge off it does not happen.
+        const id = 'id' in response.data ? response.data.id : null;
+        if (id === null) throw new Error(`GitHub created no deployment: ${JSON.stringify(response.data)}`);
+        await links.set(deployment.id, id);
+        return id;
+      })().finally(() => creating.delete(deployment.id));
+      creating.set(deployment.id, pending);
+    }
+    return pending;
+  }
+
+  return {
+    reportBuild(build) {
+      return safely('commit status', { repo: build.repo, build: build.id, status: build.status }, async () => {
+        await octokit.rest.repos.createCommitStatus({
+          ...ownerAndName(build.repo),
+          sha: build.sha,
+          ...commitStatusFor(build, publicUrl),
+          request: request(),
+        });
+      });
+    },
+
+    reportDeployment(deployment, build) {
+      const context = { repo: deployment.repo, deployment: deployment.id, environment: deployment.environment };
+      return safely('deployment status', context, async () => {
+        if (!build) {
+          log.debug(context, 'GitHub deployment not reported: the commit of this digest is not known');
+          return;
+        }
+        const id = await githubDeploymentId(deployment, build);
+        await octokit.rest.repos.createDeploymentStatus({
+          ...ownerAndName(deployment.repo),
+          deployment_id: id,
+          ...deploymentStatusFor(deployment, publicUrl),
+          request: request(),
+        });
+      });
+    },
+  };
+}
+
+/** For when no GitHub token is configured: reports nothing. */
+export const silentGitHubReporter: GitHubReporter = {
+  reportBuild: async () => undefined,
+  reportDeployment: async () => undefined,
+};
