@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Deployer, DeploymentStore, repoConfigSource } from '../src/deploy/index.js';
+import { AuditStore, buildKeys, BuildStore, encodeBuild, EventBus, RepoStore, type BuildRecord } from '../src/store/index.js';
 import { buildTestImage, removeTestImages, TEST_REPOSITORY, type TestImage } from './deploy-support/images.js';
 import { api, eventually, removeDeployObjects, served, settled, startDeployStack, startLoad, type DeployStack } from './deploy-support/harness.js';
 
@@ -9,6 +13,7 @@ import { api, eventually, removeDeployObjects, served, settled, startDeployStack
  * another process and every failed request is counted.
  */
 
+const run = promisify(execFile);
 const REPO = 'slipway-test/deploy-e2e';
 const STAGING_PORT = 18080;
 const PRODUCTION_PORT = 18081;
@@ -223,6 +228,58 @@ describe('environments, promotion and rollback on Swarm', () => {
     expect(Date.parse(c.startedAt)).toBeGreaterThanOrEqual(Date.parse(a.finishedAt));
     expect(await eventually(async () => (await served(STAGING_PORT)) === 'v2')).toBe(true);
   }, 300_000);
+
+  it('auto-deploys a succeeded build to staging (once), never to protected production; deploys by build id', async () => {
+    const build: BuildRecord = {
+      id: 'b-deploy-e2e-1', repo: REPO, ref: 'refs/heads/main', sha: 'a'.repeat(40), rules: ['main'], tags: ['edge'], image: TEST_REPOSITORY,
+      status: 'succeeded', digest: v1.digest, error: null, queuedAt: new Date().toISOString(), startedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(), deployments: [], context: '.', dockerfile: 'Dockerfile', build_args: {}, cache: false,
+      deploy: ['staging', 'production'], cloneUrl: null, deliveryId: null, trigger: 'webhook', by: 'github:octocat', supersededBy: null, warnings: [],
+    };
+    await stack.client.hset(buildKeys.record(build.id), ...encodeBuild(build));
+    const deployerOfWorker = new Deployer({
+      store: new DeploymentStore(stack.client),
+      configs: repoConfigSource(new RepoStore(stack.client)),
+      builds: new BuildStore(stack.client),
+      audit: new AuditStore(stack.client),
+      events: new EventBus(stack.client),
+    });
+    const ids = await deployerOfWorker.onBuildSucceeded(build);
+    expect(ids).toHaveLength(1);
+    expect(await deployerOfWorker.onBuildSucceeded(build)).toEqual([]);
+    const done = await settled(stack.url, ids[0]!);
+    expect(done).toMatchObject({ environment: 'staging', trigger: 'build', by: 'slipway', build: build.id, digest: v1.digest, status: 'succeeded' });
+    expect(await eventually(async () => (await served(STAGING_PORT)) === 'v1')).toBe(true);
+    const audit = await api(stack.url, 'GET', '/api/audit?limit=20');
+    expect(audit.body.entries).toContainEqual(expect.objectContaining({ actor: 'slipway', environment: 'production', to: v1.digest, result: expect.stringMatching(/^refused: production is protected/) }));
+
+    const byBuild = await api(stack.url, 'POST', `${envPath('staging')}/deploy`, { token: developer, json: { build: build.id } });
+    expect(byBuild.status).toBe(202);
+    expect(byBuild.body).toMatchObject({ build: build.id, digest: v1.digest, trigger: 'manual' });
+    expect(await settled(stack.url, byBuild.body.id)).toMatchObject({ status: 'succeeded' });
+    const unknownBuild = await api(stack.url, 'POST', `${envPath('staging')}/deploy`, { token: developer, json: { build: 'nope' } });
+    expect(unknownBuild.status).toBe(404);
+  }, 300_000);
+
+  it('CLI: status, promote and rollback speak the API and exit 0 / 1 / 2', async () => {
+    const cli = (args: string[], token: string) =>
+      run(process.execPath, ['bin/slipway.js', ...args], { env: { ...process.env, SLIPWAY_URL: stack.url, SLIPWAY_TOKEN: token } }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+      );
+    const status = await cli(['status', REPO], developer);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^ENV\s+SERVICE/);
+    expect(status.stdout).toMatch(/production\s+slipway-test-production\s+r\d+/);
+
+    const refused = await cli(['rollback', REPO, '--env', 'production'], developer);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/protected/);
+    const usage = await cli(['rollback', REPO, '--env', 'production', '--revision', 'x'], deployer);
+    expect(usage.code).toBe(2);
+    const noEnv = await cli(['rollback', REPO], deployer);
+    expect(noEnv.code).toBe(2);
+  }, 120_000);
 
   it('settles a rollout whose worker stopped mid-way from the service\'s real state', async () => {
     await stack.worker.stop();
