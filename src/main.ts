@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer as createNetServer } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -14,7 +14,7 @@ import { Deployer, DeploymentStore, DeployWorker, SwarmTarget, repoConfigSource 
 import { Lanes, LaneWorker, type BuildRunner } from './queue/index.js';
 import { createBuilders, type Builders } from './builders/index.js';
 import { AuditStore, BuildStore, DeliveryStore, EventBus, RepoStore, TokenStore, type BuildRecord } from './store/index.js';
-import { CompiledCache, createDecider, createVerifier, createWebhookHandler, rulesEngine } from './webhooks/index.js';
+import { CompiledCache, createDecider, createVerifier, createWebhookHandler, createWebhookListener, rulesEngine, WEBHOOK_PATH } from './webhooks/index.js';
 
 /**
  * The composition root: the only place that builds real collaborators (Redis, Docker, logger,
@@ -125,7 +125,8 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
   const clock = o.clock ?? (() => new Date());
   if (!config.webhookSecret) throw new StartupError('SLIPWAY_WEBHOOK_SECRET is not set: set it to the secret configured on the GitHub webhook');
   // The API's connection fails fast while Redis is away (503s), instead of queueing requests.
-  const redis = await connectRedis(requireRedisUrl(config), log, { enableOfflineQueue: false });
+  // Auto-pipelining batches the commands of concurrent requests into one write.
+  const redis = await connectRedis(requireRedisUrl(config), log, { enableOfflineQueue: false, enableAutoPipelining: true });
   const docker = dockerClient(config.dockerHost);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
@@ -167,10 +168,16 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     deployer: new Deployer({ store: new DeploymentStore(redis), configs: repoConfigSource(repos), builds, audit: new AuditStore(redis), events, clock }),
   });
 
-  const server = app.listen(config.port, config.host);
+  // The webhook is the hot path: it skips express (same listener as the express route).
+  const webhookListener = createWebhookListener(webhook, { maxBytes: config.webhookMaxBytes, log });
+  const server = createHttpServer((req, res) => {
+    if (req.method === 'POST' && (req.url === WEBHOOK_PATH || req.url?.startsWith(`${WEBHOOK_PATH}?`))) webhookListener(req, res);
+    else app(req, res);
+  });
   await new Promise<void>((ok, fail) => {
     server.once('listening', ok);
     server.once('error', fail);
+    server.listen(config.port, config.host);
   });
   const addr = server.address();
   const url = `http://${config.host}:${typeof addr === 'object' && addr ? addr.port : config.port}`;
