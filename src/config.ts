@@ -62,6 +62,12 @@ const Env = z.object({
   SLIPWAY_INSECURE_REGISTRIES: z.string().trim().optional().transform((v) => (v ? v.split(',').map((r) => r.trim()).filter(Boolean) : [])),
   /** Builders: GitHub token for cloning private repositories over https (sent only to github.com, never logged). */
   SLIPWAY_GITHUB_TOKEN: Optional,
+  /** GitHub feedback: the REST API that commit statuses and deployments go to (GitHub Enterprise: https://HOST/api/v3). */
+  SLIPWAY_GITHUB_API_URL: z.url().default('https://api.github.com'),
+  /** GitHub feedback: the token that writes them (repo:status, repo_deployment); unset: SLIPWAY_GITHUB_TOKEN when the API is api.github.com; none: no feedback. */
+  SLIPWAY_GITHUB_STATUS_TOKEN: Optional,
+  /** The URL people open slipway at (links in GitHub statuses); default http://SLIPWAY_HOST:SLIPWAY_PORT. */
+  SLIPWAY_PUBLIC_URL: z.url().optional(),
 });
 
 export type Config = {
@@ -83,6 +89,9 @@ export type Config = {
   registryAuth?: { registry: string; username: string; password: string } | undefined;
   insecureRegistries?: string[];
   githubToken?: string | undefined;
+  githubApiUrl?: string;
+  githubStatusToken?: string | undefined;
+  publicUrl?: string;
 };
 
 /** An invalid setting: names every bad variable and why. */
@@ -125,6 +134,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         : undefined,
     insecureRegistries: e.SLIPWAY_INSECURE_REGISTRIES,
     githubToken: e.SLIPWAY_GITHUB_TOKEN,
+    githubApiUrl: e.SLIPWAY_GITHUB_API_URL,
+    // The clone token is promised to github.com only: it writes statuses only to github.com's API.
+    githubStatusToken:
+      e.SLIPWAY_GITHUB_STATUS_TOKEN ?? (new URL(e.SLIPWAY_GITHUB_API_URL).host === 'api.github.com' ? e.SLIPWAY_GITHUB_TOKEN : undefined),
+    publicUrl: e.SLIPWAY_PUBLIC_URL ?? `http://${e.SLIPWAY_HOST}:${e.SLIPWAY_PORT}`,
   };
   return { ...config, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
 }
