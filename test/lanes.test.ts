@@ -146,6 +146,20 @@ describe('lanes', () => {
     expect(order.filter((id) => repoOf.get(id) === 'acme/flood')).toEqual(flood.map((b) => b.id));
   });
 
+  it('gives a freed slot to the repository with the fewest running builds, even when a busier one has waited longer', async () => {
+    const flood = Array.from({ length: 6 }, (_, i) => newBuild('acme/flood', { ref: `refs/heads/f${i}`, build_args: { SLEEP_MS: '300' } }));
+    await lanes.submit(flood.slice(0, 1), { concurrency: 4 });
+    for (const b of flood.slice(1)) await lanes.submit([b]);
+    await startWorker({ slots: 3 });
+    await waitFor(async () => (await lanes.store.list({ status: 'running' })).length === 3 || undefined, 10_000, 'three running');
+    // The flood (3 running, room for a 4th) is in the ring ahead of the quiet repository.
+    const quiet = newBuild('acme/quiet', { build_args: { SLEEP_MS: '10' } });
+    await lanes.submit([quiet]);
+    await until(quiet.id, 'succeeded');
+    const order = starts(await runEvents(redis));
+    expect(order.slice(0, 4)).toEqual([flood[0]!.id, flood[1]!.id, flood[2]!.id, quiet.id]);
+  });
+
   it("supersedes a ref's still-queued build when a newer push builds the same rules", async () => {
     const b1 = newBuild('acme/web');
     const b2 = newBuild('acme/web');

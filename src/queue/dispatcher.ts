@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { WORK_QUEUE } from './keys.js';
-import type { LaneScripts } from './scripts.js';
+import type { LaneScripts, Picked } from './scripts.js';
 
 /** The payload of a work-queue job: versioned, keyed by build id, never carries secrets. */
 export const WorkJob = z.object({ v: z.literal(1), buildId: z.string().min(1) });
@@ -56,12 +56,24 @@ export class Dispatcher {
     return this.current;
   }
 
+  /** Adds the jobs of builds a lane script picked. Never throws: a job that fails to land is re-added by a reconciler. */
+  async enqueue(picked: Picked): Promise<void> {
+    if (picked.length === 0) return;
+    try {
+      await this.add(picked);
+    } catch (err) {
+      this.o.log.warn({ err, builds: picked.map((p) => p.id) }, 'adding dispatched builds to the work queue failed; the reconciler retries');
+    }
+  }
+
   private async pass(): Promise<void> {
-    const picked = await this.o.scripts.dispatch(this.o.clock());
+    await this.add(await this.o.scripts.dispatch(this.o.clock()));
+  }
+
+  private async add(picked: Picked): Promise<void> {
     if (picked.length === 0) return;
     await this.o.queue.addBulk(
       picked.map((p) => ({ name: 'build', data: { v: 1 as const, buildId: p.id }, opts: jobOptions(p.job) })),
     );
-    this.o.log.debug({ builds: picked.map((p) => p.id) }, 'dispatched');
   }
 }

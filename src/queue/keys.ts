@@ -3,10 +3,14 @@ export const laneKeys = {
   /** list per repository: ids of its builds waiting for a slot, oldest first */
   lanePrefix: 'slipway:lane:',
   lane: (repo: string) => `slipway:lane:${repo}`,
-  /** list: the round-robin ring of repositories that have waiting work and room under their concurrency */
+  /**
+   * zset: the ring of repositories that have waiting work and room under their concurrency.
+   * Score = running × 1e12 + turn: fewest running builds first, then whoever has waited longest
+   * for a turn (a repository re-enters at the back after each turn).
+   */
   ring: 'slipway:lanes:ring',
-  /** set: members of the ring (so a repository is in it at most once) */
-  ringSet: 'slipway:lanes:ring-set',
+  /** counter: the turn numbers of the ring */
+  ringSeq: 'slipway:lanes:ring-seq',
   /** hash repo → builds dispatched or running */
   running: 'slipway:lanes:running',
   /** hash repo → its builder.concurrency (default 1) */

@@ -66,9 +66,10 @@ export class Lanes {
     if (opts.concurrency !== undefined && !(Number.isInteger(opts.concurrency) && opts.concurrency >= 1 && opts.concurrency <= 64)) {
       throw new InvalidSubmission('concurrency must be a whole number from 1 to 64', 'concurrency');
     }
-    let result: SubmitResult;
+    let result: Awaited<ReturnType<LaneScripts['submit']>>;
     try {
       result = await this.scripts.submit({
+        now: this.clock(),
         builds: records.map((r) => ({ id: r.id, repo: r.repo, ref: r.ref, rules: r.rules, fields: encodeBuild(r) })),
         finishedAt: new Date(this.clock()).toISOString(),
         ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
@@ -79,10 +80,10 @@ export class Lanes {
       if (m) throw new ConflictError(`build ${m[1]} already exists`, 'duplicate_build');
       throw err;
     }
+    await this.dispatcher.enqueue(result.picked);
     for (const r of records) this.changed(r);
     if (result.superseded.length > 0) for (const r of await this.store.getMany(result.superseded)) this.changed(r);
-    await this.dispatcher.kick();
-    return result;
+    return { superseded: result.superseded, aborted: result.aborted };
   }
 
   /**
@@ -91,15 +92,13 @@ export class Lanes {
    * running). Ended → ConflictError (409); unknown id → BuildNotFound (404).
    */
   async cancel(id: string, by: string): Promise<BuildRecord> {
-    const now = new Date(this.clock()).toISOString();
-    const outcome = await this.scripts.cancel(id, by, now, `cancelled by ${by}`);
-    if (outcome === 'missing') throw new BuildNotFound(id);
-    const record = await this.store.get(id);
-    if (!record) throw new BuildNotFound(id);
+    const now = this.clock();
+    const { outcome, record, picked } = await this.scripts.cancel(now, id, by, new Date(now).toISOString(), `cancelled by ${by}`);
+    if (outcome === 'missing' || !record) throw new BuildNotFound(id);
     if (outcome === 'ended') throw new ConflictError(`build ${id} has already ended (${record.status})`);
     if (outcome === 'cancelled') {
+      await this.dispatcher.enqueue(picked);
       this.changed(record);
-      await this.dispatcher.kick();
     }
     return record;
   }

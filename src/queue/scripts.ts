@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { buildKeys } from '../store/index.js';
+import { buildKeys, decodeBuild, type BuildRecord } from '../store/index.js';
 import { laneKeys } from './keys.js';
 
 /*
  * The lane scripts. Each runs atomically in Redis, so the lanes, the slot counters and the build
  * records never disagree, whichever API process or worker runs them at the same time.
  * Record fields are stored JSON-encoded (see src/store/builds.ts): a status reads '"queued"'.
+ * Every script that frees or fills a slot ends with a dispatch pass and answers the builds it
+ * picked, so one round trip both changes state and moves the next builds towards BullMQ.
  * Keys are computed inside the scripts (per repository / per build), so these scripts target a
  * single Redis (standalone or Sentinel), not Redis Cluster.
  */
@@ -18,7 +20,7 @@ local ALL = '${buildKeys.all}'
 local SEQ = '${buildKeys.seq}'
 local LANE = '${laneKeys.lanePrefix}'
 local RING = '${laneKeys.ring}'
-local RINGSET = '${laneKeys.ringSet}'
+local RINGSEQ = '${laneKeys.ringSeq}'
 local RUNNING = '${laneKeys.running}'
 local CONC = '${laneKeys.concurrency}'
 local CSUP = '${laneKeys.cancelSuperseded}'
@@ -27,6 +29,7 @@ local REFQ = '${laneKeys.refPrefix}'
 local WORKERS = '${laneKeys.workers}'
 local SLOTS = '${laneKeys.slots}'
 local ABORT_CH = '${laneKeys.abortChannel}'
+local W = 1000000000000
 
 local function field(id, f)
   local v = redis.call('HGET', BUILD .. id, f)
@@ -46,14 +49,23 @@ local function set_fields(id, kv)
 end
 local function conc_of(repo) return tonumber(redis.call('HGET', CONC, repo) or '1') end
 local function running_of(repo) return tonumber(redis.call('HGET', RUNNING, repo) or '0') end
--- puts a repository at the end of the ring when it has waiting work and room to run it
+
+-- The ring: fewest running builds first, then the longest wait for a turn.
 local function ring_offer(repo)
-  if redis.call('SISMEMBER', RINGSET, repo) == 1 then return end
+  if redis.call('ZSCORE', RING, repo) then return end
   if redis.call('LLEN', LANE .. repo) == 0 then return end
-  if running_of(repo) >= conc_of(repo) then return end
-  redis.call('RPUSH', RING, repo)
-  redis.call('SADD', RINGSET, repo)
+  local running = running_of(repo)
+  if running >= conc_of(repo) then return end
+  local turn = redis.call('INCR', RINGSEQ) % W
+  redis.call('ZADD', RING, running * W + turn, repo)
 end
+-- after a repository's running count went down: same turn, better class
+local function ring_rescore(repo)
+  local s = redis.call('ZSCORE', RING, repo)
+  if not s then return ring_offer(repo) end
+  redis.call('ZADD', RING, running_of(repo) * W + (tonumber(s) % W), repo)
+end
+
 local function ref_key(id)
   local repo = field(id, 'repo')
   return REFQ .. repo .. '#' .. field(id, 'ref'), repo
@@ -65,7 +77,7 @@ local function release(id)
   redis.call('HDEL', ACTIVE, id)
   local repo = cjson.decode(a).repo
   if redis.call('HINCRBY', RUNNING, repo, -1) <= 0 then redis.call('HDEL', RUNNING, repo) end
-  ring_offer(repo)
+  ring_rescore(repo)
   return 1
 end
 -- takes a build that has not started out of its lane, its ref index and its slot
@@ -75,9 +87,45 @@ local function unqueue(id)
   redis.call('LREM', LANE .. repo, 1, id)
   release(id)
 end
+
+-- Hands at most (free slots) builds to the work queue, one per repository turn.
+-- Free slots = live workers' slots - builds holding a slot. Answers {id, jobId, id, jobId, …}.
+local function dispatch(now)
+  for _, w in ipairs(redis.call('ZRANGEBYSCORE', WORKERS, '-inf', now)) do
+    redis.call('HDEL', SLOTS, w)
+    redis.call('ZREM', WORKERS, w)
+  end
+  local cap = 0
+  for _, s in ipairs(redis.call('HVALS', SLOTS)) do cap = cap + tonumber(s) end
+  local free = cap - redis.call('HLEN', ACTIVE)
+  local out = {}
+  while free > 0 do
+    local top = redis.call('ZRANGE', RING, 0, 0)
+    local repo = top[1]
+    if not repo then break end
+    redis.call('ZREM', RING, repo)
+    local lane = LANE .. repo
+    if running_of(repo) < conc_of(repo) then
+      local id = redis.call('LPOP', lane)
+      while id and status_of(id) ~= 'queued' do id = redis.call('LPOP', lane) end
+      if id then
+        local n = redis.call('HINCRBY', BUILD .. id, '_dispatches', 1)
+        local job = (string.gsub(id, ':', '_')) .. '.' .. n
+        redis.call('HSET', ACTIVE, id, cjson.encode({ job = job, repo = repo, at = now }))
+        redis.call('HINCRBY', RUNNING, repo, 1)
+        out[#out + 1] = id
+        out[#out + 1] = job
+        free = free - 1
+        ring_offer(repo)
+      end
+    end
+  end
+  return out
+end
+local function record(id) return redis.call('HGETALL', BUILD .. id) end
 `;
 
-/** submit: stores new queued records, supersedes older queued builds of the same refs, enqueues. */
+/** submit: stores new queued records, supersedes older queued builds of the same refs, enqueues, dispatches. */
 const SUBMIT = `
 local p = cjson.decode(ARGV[1])
 for _, b in ipairs(p.builds) do
@@ -157,60 +205,21 @@ for _, b in ipairs(p.builds) do
   redis.call('SADD', REFQ .. b.repo .. '#' .. b.ref, b.id)
 end
 for _, b in ipairs(p.builds) do ring_offer(b.repo) end
-return { superseded, aborted }
+return { superseded, aborted, dispatch(p.now) }
 `;
 
-/**
- * dispatch: hands at most (free slots) builds to the work queue, one per repository turn, in
- * round-robin order of the ring. Free slots = live workers' slots - builds holding a slot.
- * Answers [id, jobId, id, jobId, …]; the caller adds those jobs to BullMQ.
- */
+/** dispatch alone (timers, start-up). ARGV: now. */
 const DISPATCH = `
-local now = tonumber(ARGV[1])
-for _, w in ipairs(redis.call('ZRANGEBYSCORE', WORKERS, '-inf', now)) do
-  redis.call('HDEL', SLOTS, w)
-  redis.call('ZREM', WORKERS, w)
-end
-local cap = 0
-for _, s in ipairs(redis.call('HVALS', SLOTS)) do cap = cap + tonumber(s) end
-local free = cap - redis.call('HLEN', ACTIVE)
-local out = {}
-while free > 0 do
-  local repo = redis.call('LPOP', RING)
-  if not repo then break end
-  local lane = LANE .. repo
-  local conc, running = conc_of(repo), running_of(repo)
-  local id = nil
-  if running < conc then
-    id = redis.call('LPOP', lane)
-    while id and status_of(id) ~= 'queued' do id = redis.call('LPOP', lane) end
-  end
-  if id then
-    local n = redis.call('HINCRBY', BUILD .. id, '_dispatches', 1)
-    local job = (string.gsub(id, ':', '_')) .. '.' .. n
-    redis.call('HSET', ACTIVE, id, cjson.encode({ job = job, repo = repo, at = now }))
-    redis.call('HINCRBY', RUNNING, repo, 1)
-    out[#out + 1] = id
-    out[#out + 1] = job
-    free = free - 1
-    if redis.call('LLEN', lane) > 0 and running + 1 < conc then
-      redis.call('RPUSH', RING, repo)
-    else
-      redis.call('SREM', RINGSET, repo)
-    end
-  else
-    redis.call('SREM', RINGSET, repo)
-  end
-end
-return out
+return dispatch(tonumber(ARGV[1]))
 `;
 
 /**
  * claim: a worker starts (or, after a crash, takes over) the build of a job.
- * ARGV: id, jobId, owner, startedAt (JSON). Answers {'stale'} | {'start', attempts} | {'resume', attempts, abort}.
+ * ARGV: now, id, jobId, owner, startedAt (JSON).
+ * Answers {'stale'} | {'start', attempts, record} | {'resume', attempts, record, abort}.
  */
 const CLAIM = `
-local id, job, owner = ARGV[1], ARGV[2], ARGV[3]
+local id, job, owner = ARGV[2], ARGV[3], ARGV[4]
 local a = redis.call('HGET', ACTIVE, id)
 if not a or cjson.decode(a).job ~= job then return { 'stale' } end
 local st = status_of(id)
@@ -219,45 +228,48 @@ if st == 'queued' then
   local rk = ref_key(id)
   redis.call('SREM', rk, id)
   set_status(id, 'running')
-  redis.call('HSET', key, 'startedAt', ARGV[4], '_owner', owner)
-  return { 'start', redis.call('HINCRBY', key, '_attempts', 1) }
+  redis.call('HSET', key, 'startedAt', ARGV[5], '_owner', owner)
+  local n = redis.call('HINCRBY', key, '_attempts', 1)
+  return { 'start', n, record(id) }
 elseif st == 'running' then
   redis.call('HSET', key, '_owner', owner)
-  return { 'resume', redis.call('HINCRBY', key, '_attempts', 1), redis.call('HGET', key, '_abort') or '' }
+  local n = redis.call('HINCRBY', key, '_attempts', 1)
+  return { 'resume', n, record(id), redis.call('HGET', key, '_abort') or '' }
 end
 release(id)
 return { 'stale' }
 `;
 
 /**
- * finish: running → a final status, exactly once (compare-and-set on status), and the slot is
- * given back. ARGV: id, new status, JSON [field, json, …], job id the caller ran (the build must
- * still be held under that job: a stale job never ends a build that was handed back and
- * dispatched again). Answers 1 when this call ended it.
+ * finish: running → a final status, exactly once (compare-and-set on status), the slot is given
+ * back and the next builds are dispatched. ARGV: now, id, new status, JSON [field, json, …], the
+ * job id the caller ran (the build must still be held under that job: a stale job never ends a
+ * build that was handed back and dispatched again). Answers {ended 0|1, record, picked}.
  */
 const FINISH = `
-local id = ARGV[1]
-if status_of(id) ~= 'running' then return 0 end
+local id = ARGV[2]
 local a = redis.call('HGET', ACTIVE, id)
-if not a or cjson.decode(a).job ~= ARGV[4] then return 0 end
-set_status(id, ARGV[2])
-set_fields(id, cjson.decode(ARGV[3]))
+if status_of(id) ~= 'running' or not a or cjson.decode(a).job ~= ARGV[5] then
+  return { 0, {}, dispatch(tonumber(ARGV[1])) }
+end
+set_status(id, ARGV[3])
+set_fields(id, cjson.decode(ARGV[4]))
 redis.call('HDEL', BUILD .. id, '_owner', '_abort')
 release(id)
-return 1
+return { 1, record(id), dispatch(tonumber(ARGV[1])) }
 `;
 
 /**
  * hand back: running → queued at the front of its lane (same record), only by the worker that
- * holds it. ARGV: id, owner. Answers 1; 0 when not held by owner; or the pending abort (JSON),
- * in which case nothing changed and the caller ends the build that way instead.
+ * holds it. ARGV: now, id, owner. Answers {'handed-back', record, picked} | {'not-owner'} |
+ * {'abort', note}: an abort is pending, nothing changed, the caller ends the build that way.
  */
 const HANDBACK = `
-local id, owner = ARGV[1], ARGV[2]
+local id, owner = ARGV[2], ARGV[3]
 local key = BUILD .. id
-if status_of(id) ~= 'running' or redis.call('HGET', key, '_owner') ~= owner then return 0 end
+if status_of(id) ~= 'running' or redis.call('HGET', key, '_owner') ~= owner then return { 'not-owner' } end
 local ab = redis.call('HGET', key, '_abort')
-if ab then return ab end
+if ab then return { 'abort', ab } end
 set_status(id, 'queued')
 redis.call('HSET', key, 'startedAt', 'null')
 redis.call('HDEL', key, '_owner')
@@ -265,32 +277,32 @@ local rk, repo = ref_key(id)
 redis.call('SADD', rk, id)
 redis.call('LPUSH', LANE .. repo, id)
 release(id)
-return 1
+return { 'handed-back', record(id), dispatch(tonumber(ARGV[1])) }
 `;
 
 /**
  * cancel: queued → cancelled at once; running → the abort is recorded and published to whichever
- * worker holds it. ARGV: id, by, finishedAt (JSON), error (JSON).
- * Answers 'missing' | 'cancelled' | 'requested' | 'ended'.
+ * worker holds it. ARGV: now, id, by, finishedAt (JSON), error (JSON).
+ * Answers {'missing'} | {'cancelled', record, picked} | {'requested', record} | {'ended', record}.
  */
 const CANCEL = `
-local id, by = ARGV[1], ARGV[2]
+local id, by = ARGV[2], ARGV[3]
 local st = status_of(id)
-if not st then return 'missing' end
+if not st then return { 'missing' } end
 if st == 'queued' then
   unqueue(id)
   set_status(id, 'cancelled')
-  redis.call('HSET', BUILD .. id, 'finishedAt', ARGV[3], 'error', ARGV[4])
-  return 'cancelled'
+  redis.call('HSET', BUILD .. id, 'finishedAt', ARGV[4], 'error', ARGV[5])
+  return { 'cancelled', record(id), dispatch(tonumber(ARGV[1])) }
 elseif st == 'running' then
   if redis.call('HEXISTS', BUILD .. id, '_abort') == 0 then
     local msg = cjson.encode({ id = id, reason = 'cancelled', by = by })
     redis.call('HSET', BUILD .. id, '_abort', msg)
     redis.call('PUBLISH', ABORT_CH, msg)
   end
-  return 'requested'
+  return { 'requested', record(id) }
 end
-return 'ended'
+return { 'ended', record(id) }
 `;
 
 /** heartbeat: a worker announces its slots until `expires`. ARGV: worker id, slots, expires (ms). */
@@ -325,16 +337,20 @@ class Script {
 }
 
 export interface SubmitPayload {
+  now: number;
   builds: { id: string; repo: string; ref: string; rules: string[]; fields: string[] }[];
   finishedAt: string;
   concurrency?: number;
   cancelSuperseded?: boolean;
 }
 
+/** Builds a dispatch pass picked: add a work-queue job `job` for build `id`. */
+export type Picked = { id: string; job: string }[];
+
 export type ClaimResult =
   | { kind: 'stale' }
-  | { kind: 'start'; attempts: number }
-  | { kind: 'resume'; attempts: number; abort: AbortNote | null };
+  | { kind: 'start'; attempts: number; record: BuildRecord }
+  | { kind: 'resume'; attempts: number; record: BuildRecord; abort: AbortNote | null };
 
 export interface AbortNote {
   id: string;
@@ -353,49 +369,59 @@ const scripts = {
   leave: new Script(LEAVE),
 };
 
+function picked(flat: unknown): Picked {
+  const a = (flat ?? []) as string[];
+  const out: Picked = [];
+  for (let i = 0; i < a.length; i += 2) out.push({ id: a[i]!, job: a[i + 1]! });
+  return out;
+}
+
+function recordOf(flat: unknown): BuildRecord | null {
+  const a = (flat ?? []) as string[];
+  const hash: Record<string, string> = {};
+  for (let i = 0; i < a.length; i += 2) hash[a[i]!] = a[i + 1]!;
+  return decodeBuild(hash);
+}
+
 /** Typed calls of the lane scripts over one connection. */
 export class LaneScripts {
   constructor(private readonly redis: Redis) {}
 
-  async submit(p: SubmitPayload): Promise<{ superseded: string[]; aborted: string[] }> {
-    const [superseded, aborted] = (await scripts.submit.run(this.redis, [JSON.stringify(p)])) as [string[], string[]];
-    return { superseded, aborted };
+  async submit(p: SubmitPayload): Promise<{ superseded: string[]; aborted: string[]; picked: Picked }> {
+    const [superseded, aborted, next] = (await scripts.submit.run(this.redis, [JSON.stringify(p)])) as [string[], string[], unknown];
+    return { superseded, aborted, picked: picked(next) };
   }
 
-  async dispatch(nowMs: number): Promise<{ id: string; job: string }[]> {
-    const flat = (await scripts.dispatch.run(this.redis, [nowMs])) as string[];
-    const out: { id: string; job: string }[] = [];
-    for (let i = 0; i < flat.length; i += 2) out.push({ id: flat[i]!, job: flat[i + 1]! });
-    return out;
+  async dispatch(nowMs: number): Promise<Picked> {
+    return picked(await scripts.dispatch.run(this.redis, [nowMs]));
   }
 
-  async claim(id: string, job: string, owner: string, startedAt: string): Promise<ClaimResult> {
-    const r = (await scripts.claim.run(this.redis, [id, job, owner, JSON.stringify(startedAt)])) as [string, number?, string?];
-    if (r[0] === 'start') return { kind: 'start', attempts: Number(r[1]) };
-    if (r[0] === 'resume') return { kind: 'resume', attempts: Number(r[1]), abort: r[2] ? (JSON.parse(r[2]) as AbortNote) : null };
-    return { kind: 'stale' };
+  async claim(now: number, id: string, job: string, owner: string, startedAt: string): Promise<ClaimResult> {
+    const r = (await scripts.claim.run(this.redis, [now, id, job, owner, JSON.stringify(startedAt)])) as [string, number?, unknown?, string?];
+    const record = recordOf(r[2]);
+    if (r[0] === 'stale' || !record) return { kind: 'stale' };
+    if (r[0] === 'start') return { kind: 'start', attempts: Number(r[1]), record };
+    return { kind: 'resume', attempts: Number(r[1]), record, abort: r[3] ? (JSON.parse(r[3]) as AbortNote) : null };
   }
 
   /** `fields`: record fields to set with the new status (values as they go into the record). */
-  async finish(id: string, job: string, status: string, fields: Record<string, unknown>): Promise<boolean> {
+  async finish(now: number, id: string, job: string, status: string, fields: Record<string, unknown>): Promise<{ record: BuildRecord | null; picked: Picked }> {
     const kv: string[] = [];
     for (const [k, v] of Object.entries(fields)) kv.push(k, JSON.stringify(v));
-    return (await scripts.finish.run(this.redis, [id, status, JSON.stringify(kv), job])) === 1;
+    const [ended, rec, next] = (await scripts.finish.run(this.redis, [now, id, status, JSON.stringify(kv), job])) as [number, unknown, unknown];
+    return { record: ended === 1 ? recordOf(rec) : null, picked: picked(next) };
   }
 
-  async handback(id: string, owner: string): Promise<'handed-back' | 'not-owner' | AbortNote> {
-    const r = await scripts.handback.run(this.redis, [id, owner]);
-    if (r === 1) return 'handed-back';
-    if (typeof r === 'string') return JSON.parse(r) as AbortNote;
-    return 'not-owner';
+  async handback(now: number, id: string, owner: string): Promise<{ kind: 'handed-back'; record: BuildRecord | null; picked: Picked } | { kind: 'not-owner' } | { kind: 'abort'; note: AbortNote }> {
+    const r = (await scripts.handback.run(this.redis, [now, id, owner])) as [string, unknown?, unknown?];
+    if (r[0] === 'handed-back') return { kind: 'handed-back', record: recordOf(r[1]), picked: picked(r[2]) };
+    if (r[0] === 'abort') return { kind: 'abort', note: JSON.parse(String(r[1])) as AbortNote };
+    return { kind: 'not-owner' };
   }
 
-  async cancel(id: string, by: string, finishedAt: string, error: string): Promise<'missing' | 'cancelled' | 'requested' | 'ended'> {
-    return (await scripts.cancel.run(this.redis, [id, by, JSON.stringify(finishedAt), JSON.stringify(error)])) as
-      | 'missing'
-      | 'cancelled'
-      | 'requested'
-      | 'ended';
+  async cancel(now: number, id: string, by: string, finishedAt: string, error: string): Promise<{ outcome: 'missing' | 'cancelled' | 'requested' | 'ended'; record: BuildRecord | null; picked: Picked }> {
+    const r = (await scripts.cancel.run(this.redis, [now, id, by, JSON.stringify(finishedAt), JSON.stringify(error)])) as [string, unknown?, unknown?];
+    return { outcome: r[0] as 'missing' | 'cancelled' | 'requested' | 'ended', record: recordOf(r[1]), picked: picked(r[2]) };
   }
 
   async heartbeat(worker: string, slots: number, expiresMs: number): Promise<void> {

@@ -162,10 +162,10 @@ export class LaneWorker {
     const id = data.data.buildId;
     const jobId = job.id;
     const owner = `${this.id}:${token ?? randomUUID()}`;
-    const claim = await persist(() => this.scripts.claim(id, jobId, owner, this.iso()));
+    const now = this.clock();
+    const claim = await persist(() => this.scripts.claim(now, id, jobId, owner, new Date(now).toISOString()));
     if (claim.kind === 'stale') return;
-    const record = await this.store.get(id);
-    if (!record) return;
+    const record = claim.record;
     this.changed(record);
     if (claim.kind === 'resume') {
       this.o.log.warn({ build: id, attempt: claim.attempts }, 'took over a build whose worker was lost');
@@ -241,32 +241,30 @@ export class LaneWorker {
       status = 'failed';
       fields.error = oneLine(cause instanceof Error ? cause.message : String(cause)) || 'build failed';
     }
-    const ended = await persist(() => this.scripts.finish(id, jobId, status, fields));
-    if (ended) await this.afterChange(id);
+    const r = await persist(() => this.scripts.finish(this.clock(), id, jobId, status, fields));
+    await this.dispatcher.enqueue(r.picked);
+    if (r.record) this.changed(r.record);
   }
 
   private async handBack(id: string, jobId: string, owner: string, why: string): Promise<void> {
-    const r = await persist(() => this.scripts.handback(id, owner));
-    if (r === 'handed-back') {
+    const r = await persist(() => this.scripts.handback(this.clock(), id, owner));
+    if (r.kind === 'handed-back') {
       this.o.log.info({ build: id, why }, 'build handed back to its lane');
-      await this.afterChange(id);
-    } else if (r !== 'not-owner') {
-      await this.end(id, jobId, abortError(r), null);
+      await this.dispatcher.enqueue(r.picked);
+      if (r.record) this.changed(r.record);
+    } else if (r.kind === 'abort') {
+      await this.end(id, jobId, abortError(r.note), null);
     }
   }
 
   private async endLost(id: string, jobId: string): Promise<void> {
-    const ended = await this.scripts.finish(id, jobId, 'failed', { finishedAt: this.iso(), error: 'worker lost' }).catch(() => false);
-    if (ended) {
+    const r = await this.scripts.finish(this.clock(), id, jobId, 'failed', { finishedAt: this.iso(), error: 'worker lost' }).catch(() => null);
+    if (!r) return;
+    await this.dispatcher.enqueue(r.picked);
+    if (r.record) {
       this.o.log.error({ build: id }, 'build failed: its worker was lost too many times');
-      await this.afterChange(id);
+      this.changed(r.record);
     }
-  }
-
-  private async afterChange(id: string): Promise<void> {
-    const record = await this.store.get(id).catch(() => null);
-    if (record) this.changed(record);
-    await this.dispatcher.kick();
   }
 
   /**
