@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BuildNotFound, ConflictError, InvalidSubmission, Lanes, LaneWorker, type LaneWorkerOptions } from '../src/queue/index.js';
 import type { BuildRecord, BuildStatus } from '../src/store/index.js';
+import { LaneScripts } from '../src/queue/scripts.js';
 import { newBuild, recordingRunner, runEvents, waitFor, type RunEvent } from './support/lanes.js';
 import { startRedis, type TestRedis } from './support/redis.js';
 
@@ -289,6 +290,19 @@ describe('lanes', () => {
     const events = await runEvents(redis);
     expect(events.filter((e) => e.id === b.id).map((e) => `${e.tag}:${e.event}`)).toEqual(['first:start', 'first:aborted', 'second:start', 'second:end']);
     expect(starts(events)).toEqual([b.id, b.id, next.id]);
+  });
+
+  it('loses nothing when a dispatcher dies between picking a build and adding its job', async () => {
+    const b = newBuild('acme/web');
+    await lanes.submit([b]);
+    // A process picks the build (as a dispatch pass does) and dies before BullMQ hears of it.
+    const scripts = new LaneScripts(redis);
+    await scripts.heartbeat('ghost', 1, Date.now() + 60_000);
+    expect((await scripts.dispatch(Date.now())).map((p) => p.id)).toEqual([b.id]);
+    await scripts.leave('ghost');
+    await startWorker({ dispatchGraceMs: 200, reconcileMs: 100 });
+    await until(b.id, 'succeeded');
+    expect(starts(await runEvents(redis))).toEqual([b.id]);
   });
 
   it('does not open Redis connections per repository', async () => {

@@ -283,8 +283,10 @@ export class LaneWorker {
       const record = await this.store.get(id);
       if (record?.status === 'running') {
         await this.endLost(id, held.job);
-      } else if (record?.status === 'queued' && state === 'unknown' && this.clock() - held.at > (this.o.dispatchGraceMs ?? 10_000)) {
-        this.o.log.warn({ build: id }, 're-adding a dispatched build whose job was missing');
+      } else if (record?.status === 'queued' && this.clock() - held.at > (this.o.dispatchGraceMs ?? 10_000)) {
+        // Dispatched but never started: its job never reached BullMQ, or ended without a claim.
+        this.o.log.warn({ build: id, state }, 're-adding a dispatched build whose job was missing');
+        if (state !== 'unknown') await this.queue.remove(held.job);
         await this.queue.add('build', { v: 1, buildId: id }, jobOptions(held.job));
       }
     }
