@@ -25,7 +25,7 @@ printf head tail wc sort tr cut id hostname ps kill chmod ln touch tee pwd uname
 BASE_LABEL="busybox-static/$(printf '%s' "$APPLETS" | md5sum | cut -c1-12)"
 # Debian packages and a command each one provides (checked to decide what to install).
 PACKAGES="redis-server:redis-server redis-tools:redis-cli docker.io:dockerd docker-registry:docker-registry \
-busybox-static:busybox git:git haproxy:haproxy iptables:iptables curl:curl util-linux:flock"
+busybox-static:busybox git:git haproxy:haproxy iptables:iptables curl:curl procps:pgrep util-linux:flock"
 
 ENGINE_WAIT=60 REGISTRY_WAIT=20 REDIS_WAIT=20
 
