@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { createLogger, startServe, startUp, startWorker, type Running } from '../main.js';
+import type { Running } from '../main.js';
+
+/** The composition root is loaded only by the server commands, so client commands start fast. */
+const main = () => import('../main.js');
 
 /** Flags override the environment. */
 function configFrom(opts: { port?: string; host?: string; redis?: string }): Config {
@@ -58,7 +61,7 @@ export function registerServerCommands(program: Command): void {
 
   common(program.command('serve').description('run the API, webhook intake and dashboard')).action(async (opts) => {
     // serve finishes requests in flight and exits within 10 s.
-    await run('serve', (config) => startServe(config), opts, 10_000);
+    await run('serve', async (config) => (await main()).startServe(config), opts, 10_000);
   });
 
   program
@@ -67,13 +70,14 @@ export function registerServerCommands(program: Command): void {
     .option('--redis <url>', 'Redis URL (SLIPWAY_REDIS_URL)')
     .action(async (opts) => {
       // A worker lets a build finish for SHUTDOWN_GRACE, hands it back, and exits within 30 s.
-      await run('worker', (config) => startWorker(config), opts, 30_000);
+      await run('worker', async (config) => (await main()).startWorker(config), opts, 30_000);
     });
 
   common(program.command('up').description('run everything on this machine (starts a private Redis when SLIPWAY_REDIS_URL is unset)')).action(async (opts) => {
     await run(
       'up',
       async (config) => {
+        const { startUp, createLogger } = await main();
         const up = await startUp(config, { log: createLogger(config) });
         process.stdout.write(
           [
