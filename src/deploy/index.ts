@@ -6,7 +6,7 @@ export { DeployError } from './errors.js';
 export { renderProxyConfig } from './proxy-config.js';
 export { ensureProxyImage } from './proxy-image.js';
 export type { ProxyImageOptions } from './proxy-image.js';
-export { DeploymentStore } from './store.js';
+export { DeploymentStore, denormalise } from './store.js';
 export { SwarmTarget, networkName, proxyName } from './swarm-target.js';
 export type { SwarmTargetOptions } from './swarm-target.js';
 export type { RolloutOutcome, RolloutRequest, RunningState, Target } from './target.js';
