@@ -58,6 +58,7 @@ const terminalChanges = async (id: string) =>
 beforeAll(async () => {
   srv = await startRedis({ appendfsync: 'always' });
   redis = new Redis(srv.url, { maxRetriesPerRequest: null });
+  redis.on('error', () => undefined); // reconnects on its own while Redis is restarted
 });
 afterAll(async () => {
   redis.disconnect();
@@ -117,6 +118,21 @@ describe('lanes across worker processes', () => {
     await until(next.id, 'succeeded');
     await waitFor(async () => (await terminalChanges(next.id)).length > 0, 10_000, 'the next build to be published');
     expect(await terminalChanges(build.id)).toEqual([{ id: build.id, status: 'failed', tag: 'c' }]);
+  });
+
+  it('Redis killed with SIGKILL mid-build and restarted: queued and running builds all end, each exactly once', async () => {
+    await spawnWorker('a');
+    const builds = ['x', 'y', 'z'].map((r) => newBuild('acme/web', { ref: `refs/heads/${r}`, build_args: { SLEEP_MS: '800' } }));
+    for (const b of builds) await lanes.submit([b]);
+    await startedBy(builds[0]!.id, 1);
+    await srv.kill9();
+    await new Promise((r) => setTimeout(r, 1_000));
+    await srv.restart();
+    for (const b of builds) await until(b.id, 'succeeded', 90_000);
+    await waitFor(async () => (await terminalChanges(builds[2]!.id)).length > 0, 10_000, 'the last build to be published');
+    for (const b of builds) expect((await terminalChanges(b.id)).map((c) => c.status)).toEqual(['succeeded']);
+    const ends = (await runEvents(redis)).filter((e) => e.event === 'end').map((e) => e.id);
+    for (const b of builds) expect(ends).toContain(b.id);
   });
 
   it('SIGTERM: the worker hands its running build back (same record, queued) and exits 0; the next worker runs it', async () => {

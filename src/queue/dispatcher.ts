@@ -13,9 +13,12 @@ export type WorkJob = z.infer<typeof WorkJob>;
 const FAILED_JOB_AGE_S = 7 * 24 * 3600;
 
 /** The one BullMQ work queue, on the caller's connection (no extra connection per queue or repo). */
-export function openWorkQueue(redis: Redis): Queue<WorkJob> {
+export function openWorkQueue(redis: Redis, log: Logger): Queue<WorkJob> {
   // bullmq's connection type names its own ioredis; ours is the same API, a newer major.
-  return new Queue<WorkJob>(WORK_QUEUE.name, { connection: redis as never, prefix: WORK_QUEUE.prefix });
+  const queue = new Queue<WorkJob>(WORK_QUEUE.name, { connection: redis as never, prefix: WORK_QUEUE.prefix });
+  // Connection errors surface here while Redis is away; the connection reconnects by itself.
+  queue.on('error', (err) => log.debug({ err }, 'work queue connection error'));
+  return queue;
 }
 
 export function jobOptions(jobId: string) {

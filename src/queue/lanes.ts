@@ -45,7 +45,7 @@ export class Lanes {
     this.clock = o.clock ?? Date.now;
     this.store = new BuildStore(o.redis);
     this.scripts = new LaneScripts(o.redis);
-    this.queue = openWorkQueue(o.redis);
+    this.queue = openWorkQueue(o.redis, o.log);
     this.dispatcher = new Dispatcher({ scripts: this.scripts, queue: this.queue, clock: this.clock, log: o.log });
   }
 

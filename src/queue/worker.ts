@@ -70,7 +70,7 @@ export class LaneWorker {
     this.clock = o.clock ?? Date.now;
     this.scripts = new LaneScripts(o.redis);
     this.store = new BuildStore(o.redis);
-    this.queue = openWorkQueue(o.redis);
+    this.queue = openWorkQueue(o.redis, o.log);
     this.dispatcher = new Dispatcher({ scripts: this.scripts, queue: this.queue, clock: this.clock, log: o.log });
     this.lockMs = o.lockMs ?? 30_000;
     this.reconcileMs = o.reconcileMs ?? 5_000;
