@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createGitHubReporter, redisDeploymentLinks, type GitHubReporter } from '../src/github/index.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createGitHubReporter, githubEventReporter, redisDeploymentLinks, type GitHubReporter } from '../src/github/index.js';
 import { BuildRecord, DeploymentRecord } from '../src/store/index.js';
 import { startRedis, type TestRedis } from './support/redis.js';
 
@@ -248,6 +248,57 @@ describe('GitHubReporter against a recording GitHub API', () => {
     await enterprise.reportBuild(build({ repo: 'platform/api', id: 'b 1/2' }));
     expect(github.calls.map((c) => c.path)).toEqual([`/api/v3/repos/platform/api/statuses/${SHA}`]);
     expect(github.calls[0]?.body.target_url).toBe('http://ci.internal:3000/#/builds/b%201%2F2');
+  });
+});
+
+describe('githubEventReporter: state-change events to GitHub', () => {
+  const github = new FakeGitHub();
+  beforeAll(() => github.start());
+  afterAll(() => github.stop());
+  beforeEach(() => {
+    github.calls = [];
+  });
+
+  it('reports a build event as a commit status and a deployment event at its build’s commit', async () => {
+    const { log } = capturingLogger();
+    const reporter = createGitHubReporter({ token: TOKEN, baseUrl: github.url, publicUrl: PUBLIC, log });
+    const other = build({ id: 'b-200', sha: 'c'.repeat(40), status: 'succeeded', digest: DIGEST });
+    const lookedUp: string[] = [];
+    const onEvent = githubEventReporter(reporter, {
+      findBuild: async (id) => {
+        lookedUp.push(id);
+        return id === 'b-200' ? other : null;
+      },
+    });
+    expect(onEvent({ type: 'build', record: build({ status: 'running' }) })).toBeUndefined();
+    await vi.waitFor(() => expect(github.calls).toHaveLength(1));
+    onEvent({ type: 'deployment', record: deployment({ id: 'd-30', build: 'b-200', status: 'running' }) });
+    await vi.waitFor(() => expect(github.calls).toHaveLength(3));
+
+    expect(lookedUp).toEqual(['b-200']);
+    expect(github.calls.map((c) => c.path)).toEqual([
+      `/repos/acme/web/statuses/${SHA}`,
+      '/repos/acme/web/deployments',
+      '/repos/acme/web/deployments/41/statuses',
+    ]);
+    expect(github.calls[1]?.body.ref).toBe('c'.repeat(40));
+    expect(github.calls[2]?.body.state).toBe('in_progress');
+  });
+
+  it('a failing build lookup goes to onError and reports nothing', async () => {
+    const { log } = capturingLogger();
+    const reporter = createGitHubReporter({ token: TOKEN, baseUrl: github.url, publicUrl: PUBLIC, log });
+    const errors: unknown[] = [];
+    const onEvent = githubEventReporter(reporter, {
+      findBuild: async () => {
+        throw new Error('redis is down');
+      },
+      onError: (err) => errors.push(err),
+    });
+    onEvent({ type: 'deployment', record: deployment({ id: 'd-31' }) });
+    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    expect((errors[0] as Error).message).toBe('redis is down');
+    expect(github.calls).toEqual([]);
   });
 });
 

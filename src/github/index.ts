@@ -12,3 +12,4 @@ export {
   type CommitState,
   type DeploymentState,
 } from './feedback.js';
+export { githubEventReporter, type GitHubEventOptions } from './events.js';
