@@ -125,12 +125,14 @@ describe('lanes', () => {
     for (const b of web) await until(b.id, 'succeeded');
     const events = await runEvents(redis);
     expect(maxOverlap(events, new Set(web.map((b) => b.id)))).toBe(2);
-    expect(starts(events)).toEqual(web.map((b) => b.id));
+    // Dispatched in lane order; two that start together may begin in either order.
+    const order = starts(events);
+    web.forEach((b, i) => expect(Math.abs(order.indexOf(b.id) - i)).toBeLessThanOrEqual(1));
   });
 
   it('shares the slots round-robin: a flooded repository gets no more turns than a quiet one', async () => {
-    const flood = Array.from({ length: 30 }, (_, i) => newBuild('acme/flood', { ref: `refs/heads/f${i}`, build_args: { SLEEP_MS: '20' } }));
-    const quiet = Array.from({ length: 5 }, (_, i) => newBuild(`acme/quiet${i}`, { build_args: { SLEEP_MS: '20' } }));
+    const flood = Array.from({ length: 30 }, (_, i) => newBuild('acme/flood', { ref: `refs/heads/f${i}`, build_args: { SLEEP_MS: '60' } }));
+    const quiet = Array.from({ length: 5 }, (_, i) => newBuild(`acme/quiet${i}`, { build_args: { SLEEP_MS: '60' } }));
     // The flood may use every slot when alone.
     await lanes.submit(flood.slice(0, 1), { concurrency: 2 });
     for (const b of flood.slice(1)) await lanes.submit([b]);
@@ -158,7 +160,8 @@ describe('lanes', () => {
     await lanes.submit([quiet]);
     await until(quiet.id, 'succeeded');
     const order = starts(await runEvents(redis));
-    expect(order.slice(0, 4)).toEqual([flood[0]!.id, flood[1]!.id, flood[2]!.id, quiet.id]);
+    expect(new Set(order.slice(0, 3))).toEqual(new Set(flood.slice(0, 3).map((b) => b.id)));
+    expect(order[3]).toBe(quiet.id);
   });
 
   it("supersedes a ref's still-queued build when a newer push builds the same rules", async () => {
@@ -240,7 +243,7 @@ describe('lanes', () => {
   });
 
   it('ends a failing build failed with the one-line reason; retryable failures are tried again first', async () => {
-    await startWorker({ slots: 2, maxAttempts: 3 });
+    await startWorker({ slots: 2, maxAttempts: 3, retryDelayMs: 10 });
     const hard = newBuild('acme/web', { build_args: { FAIL: 'nonretryable' } });
     const soft = newBuild('acme/api', { build_args: { FAIL: 'retryable' } });
     const plain = newBuild('acme/cli', { build_args: { FAIL: 'plain' } });

@@ -32,6 +32,8 @@ export interface LaneWorkerOptions {
   buildTimeoutMs?: number;
   /** Attempts of a build whose runner fails with a retryable error. Default 3. */
   maxAttempts?: number;
+  /** Pause before a retryable failure goes back to its lane, times the attempt number. Default 2 s. */
+  retryDelayMs?: number;
   onChange?: (record: BuildRecord) => void;
   /** Where a build's output goes (builders wire the Redis log stream); default: debug lines in `log`. */
   openLog?: (build: BuildRecord) => BuildLog;
@@ -177,8 +179,8 @@ export class LaneWorker {
 
     const ctl = new AbortController();
     this.running.set(id, { ctl, owner });
-    const onLost = () => ctl.abort(new LockLost());
-    bullSignal?.addEventListener('abort', onLost, { once: true });
+    const onWithdrawn = () => ctl.abort(new JobWithdrawn());
+    bullSignal?.addEventListener('abort', onWithdrawn, { once: true });
     const limit = this.o.buildTimeoutMs ?? 3_600_000;
     const timer = setTimeout(() => ctl.abort(new BuildTimeout(limit)), limit);
     const log = this.o.openLog?.(record) ?? this.defaultLog(id);
@@ -191,12 +193,13 @@ export class LaneWorker {
       failure = err;
     } finally {
       clearTimeout(timer);
-      bullSignal?.removeEventListener('abort', onLost);
+      bullSignal?.removeEventListener('abort', onWithdrawn);
       this.running.delete(id);
     }
     const reason: unknown = ctl.signal.aborted ? ctl.signal.reason : null;
-    if (reason instanceof LockLost) {
-      this.o.log.warn({ build: id }, 'lost the lock of a running build; another worker owns it now');
+    if (reason instanceof JobWithdrawn) {
+      // The record stays running; whoever holds or takes over the job ends it.
+      this.o.log.warn({ build: id }, 'the work queue withdrew a running build from this worker');
       return;
     }
     if (outcome) {
@@ -211,6 +214,8 @@ export class LaneWorker {
     const retryable = (cause as { retryable?: unknown } | null)?.retryable === true;
     if (retryable && claim.attempts < (this.o.maxAttempts ?? 3)) {
       this.o.log.warn({ build: id, err: cause, attempt: claim.attempts }, 'build failed with a retryable error; queued again');
+      log.line(`slipway: attempt ${claim.attempts} failed (${oneLine(errorMessage(cause))}); trying again`);
+      await new Promise((r) => setTimeout(r, (this.o.retryDelayMs ?? 2_000) * claim.attempts));
       await this.handBack(id, jobId, owner, 'retry');
       return;
     }
@@ -239,7 +244,7 @@ export class LaneWorker {
       fields.supersededBy = cause.by;
     } else {
       status = 'failed';
-      fields.error = oneLine(cause instanceof Error ? cause.message : String(cause)) || 'build failed';
+      fields.error = oneLine(errorMessage(cause)) || 'build failed';
     }
     const r = await persist(() => this.scripts.finish(this.clock(), id, jobId, status, fields));
     await this.dispatcher.enqueue(r.picked);
@@ -315,11 +320,15 @@ export class LaneWorker {
   }
 }
 
-/** BullMQ took the job from this worker (lock lost): the build now belongs to whoever took it over. */
-class LockLost extends Error {}
+/** BullMQ aborted the job on this worker (forced close): the build is left for a takeover. */
+class JobWithdrawn extends Error {}
 
 function abortError(note: AbortNote): Error {
   return note.reason === 'superseded' ? new Superseded(note.by) : new BuildCancelled(note.by);
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function oneLine(s: string): string {
