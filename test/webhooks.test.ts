@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lanes } from '../src/queue/index.js';
 import { previewRef, type RepoConfig } from '../src/rules/index.js';
+import { toBuildRecords } from '../src/webhooks/index.js';
 import { api, deliver, eventually, PREVIOUS_SECRET, pushPayload, randomSha, sign, startIntake, type Intake } from './webhooks-helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -339,6 +341,28 @@ describe('redelivery and supersede', () => {
     expect(await buildCount()).toBe(before);
   });
 
+  it('a delivery whose builds were queued by an attempt that died before recording it is a duplicate, not built twice', async () => {
+    const id = randomUUID();
+    const payload = pushPayload({ repo, ref: 'refs/heads/crashed' });
+    // What the dead attempt left: its builds queued (ids derive from the delivery id), no decision.
+    const { Redis } = await import('ioredis');
+    const { pino } = await import('pino');
+    const r = new Redis(intake.redis.url);
+    const lanes = new Lanes({ redis: r, log: pino({ level: 'silent' }) });
+    const [left] = toBuildRecords([{ rules: ['all'], tags: ['crashed'], context: '.', dockerfile: 'Dockerfile', build_args: {}, cache: false, deploy: [] }], {
+      repo, ref: 'refs/heads/crashed', sha: (payload.after as string), image: 'localhost:5000/again/app', cloneUrl: null, deliveryId: id, trigger: 'webhook', by: 'github:octocat', warnings: [], at: new Date(),
+    });
+    await lanes.submit([left!]);
+    await lanes.close();
+    r.disconnect();
+    const before = await buildCount();
+    const res = await deliver(url, { event: 'push', payload, id });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ deliveryId: id, duplicate: true });
+    expect(await buildCount()).toBe(before);
+    expect((await api(url, 'GET', `/api/deliveries/${id}`)).body).toMatchObject({ outcome: 'accepted', builds: [left!.id] });
+  });
+
   it('remembers delivery ids for at least 7 days', async () => {
     const res = await deliver(url, { event: 'push', payload: pushPayload({ repo, ref: 'refs/heads/ttl' }) });
     const { Redis } = await import('ioredis');
@@ -366,8 +390,9 @@ describe('while Redis is down', () => {
     const id = randomUUID();
     const down = await deliver(url, { event: 'push', payload, id });
     expect(down.status).toBe(503);
-    expect((await api(url, 'GET', '/readyz')).status).toBe(503);
-    expect((await api(url, 'GET', '/readyz')).body.failed).toEqual(['redis']);
+    const notReady = await api(url, 'GET', '/readyz');
+    expect(notReady.status).toBe(503);
+    expect(notReady.body.failed).toContain('redis');
     await intake.redis.restart();
     // GitHub's redelivery of the refused delivery is accepted once Redis is back, without a restart.
     const back = await eventually(async () => {
@@ -375,6 +400,7 @@ describe('while Redis is down', () => {
       return r.status === 202 ? r : undefined;
     }, 250);
     expect(back.body.builds).toHaveLength(1);
-    expect((await api(url, 'GET', '/readyz')).status).toBe(200);
+    // (Docker's half of /readyz is covered in test/api.test.ts.)
+    expect((await api(url, 'GET', '/readyz')).body.checks.redis).toBe('ok');
   });
 });

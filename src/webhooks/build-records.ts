@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { BuildRecord } from '../store/index.js';
 import type { PlannedBuild } from '../rules/index.js';
 
@@ -8,6 +8,15 @@ import type { PlannedBuild } from '../rules/index.js';
  */
 export function newBuildId(at: Date): string {
   return `${at.getTime().toString(36).padStart(9, '0')}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * The ids of a delivery's builds derive from its delivery id (`gh-<16 hex>-<n>`), so queueing the
+ * same delivery twice (a redelivery after a crash between queueing and recording the decision)
+ * is refused by the lanes as a duplicate instead of building twice.
+ */
+export function deliveryBuildId(deliveryId: string, index: number): string {
+  return `gh-${createHash('sha256').update(deliveryId).digest('hex').slice(0, 16)}-${index}`;
 }
 
 export interface BuildOrigin {
@@ -25,8 +34,8 @@ export interface BuildOrigin {
 
 /** One queued build record (api.md fields plus src/store/records.ts extras) per planned build. */
 export function toBuildRecords(planned: PlannedBuild[], o: BuildOrigin): BuildRecord[] {
-  return planned.map((b) => ({
-    id: newBuildId(o.at),
+  return planned.map((b, i) => ({
+    id: o.deliveryId ? deliveryBuildId(o.deliveryId, i) : newBuildId(o.at),
     repo: o.repo,
     ref: o.ref,
     sha: o.sha,

@@ -164,7 +164,19 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
         record.ignored = decision.ignored;
         answer = { status: 202, body: { deliveryId, builds: [], ignored: record.ignored } };
       } else {
-        const { superseded } = decision.builds.length ? await o.enqueue(decision.builds, decision.lane) : { superseded: [] };
+        let superseded: string[] = [];
+        try {
+          if (decision.builds.length) ({ superseded } = await o.enqueue(decision.builds, decision.lane));
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== 'duplicate_build') throw err;
+          // Queued by an earlier attempt that died before recording its decision: record it now.
+          record.outcome = 'accepted';
+          record.builds = decision.builds.map((b) => b.id);
+          record.matched = decision.builds.map((b) => ({ rules: b.rules, tags: b.tags }));
+          await o.deliveries.record(record);
+          outcomes.inc({ outcome: 'duplicate' });
+          return { status: 200, body: { deliveryId, duplicate: true } };
+        }
         record.outcome = 'accepted';
         record.builds = decision.builds.map((b) => b.id);
         record.matched = decision.builds.map((b) => ({ rules: b.rules, tags: b.tags }));
