@@ -35,7 +35,11 @@ log_tail() { [[ -f $1 ]] && { printf -- '--- last lines of %s ---\n' "$1" >&2; t
 
 # --- probes (bounded: each answers within a few seconds) -----------------------------------------
 engine_up() { timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
-swarm_state() { timeout 10 docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo unknown; }
+swarm_state() {
+  local state
+  state=$(timeout 10 docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null) && [[ -n $state ]] || state="unknown: no engine answers"
+  echo "$state"
+}
 registry_up() { curl -fsS -m 5 -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
 redis_up() { [[ $(timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; }
 redis_conf() { timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get "$1" 2>/dev/null | sed -n 2p; }
@@ -105,6 +109,7 @@ install_missing() {
 start_dockerd() { # start_dockerd DRIVER: 0 when the engine answers, 1 when dockerd exited early
   local driver=$1 log=$STATE/dockerd.log
   say "docker engine: starting dockerd (storage driver $driver, log $log)"
+  LOG_OFFSET=$(stat -c %s "$log" 2>/dev/null || echo 0)
   setsid nohup dockerd --storage-driver "$driver" --pidfile "$STATE/dockerd.pid" >>"$log" 2>&1 </dev/null 9>&- &
   local pid=$! i
   for ((i = 0; i < ENGINE_WAIT; i++)); do
@@ -132,12 +137,15 @@ up_engine() {
   # overlay2 is about 3x faster than vfs here; fall back only when the kernel refuses it.
   if start_dockerd overlay2; then
     say "started docker engine (overlay2)"
-  else
-    log_tail "$STATE/dockerd.log"
-    say "docker engine: dockerd exited with overlay2 (log above); retrying with vfs"
-    start_dockerd vfs || { log_tail "$STATE/dockerd.log"; fail "dockerd exited with vfs too; see $STATE/dockerd.log"; }
-    say "started docker engine (vfs)"
+    return
   fi
+  log_tail "$STATE/dockerd.log"
+  if ! tail -c +"$((LOG_OFFSET + 1))" "$STATE/dockerd.log" | grep -qiE 'overlay.*(not supported|unsupported|failed to mount|invalid argument)|driver not supported'; then
+    fail "dockerd exited right after starting, for a reason other than overlay2 (log above; full log $STATE/dockerd.log)"
+  fi
+  say "docker engine: this kernel refuses overlay2 (log above); retrying with vfs"
+  start_dockerd vfs || { log_tail "$STATE/dockerd.log"; fail "dockerd exited with vfs too; see $STATE/dockerd.log"; }
+  say "started docker engine (vfs)"
 }
 
 up_swarm() {
