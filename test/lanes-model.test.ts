@@ -1,0 +1,182 @@
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeBuild, BuildStore, type BuildRecord } from '../src/store/index.js';
+import { laneKeys } from '../src/queue/index.js';
+import { LaneScripts } from '../src/queue/scripts.js';
+import { newBuild } from './support/lanes.js';
+import { startRedis, type TestRedis } from './support/redis.js';
+
+/**
+ * The lane scripts against random interleavings of submit / dispatch / claim / finish / hand back /
+ * cancel, with the scheduler's invariants checked after every step: nothing queued is ever out of
+ * both its lane and its slot, slots and per-repository counts agree, no repository runs more than
+ * its concurrency, the pool is never over-committed, and a repository with work and room is
+ * always in the ring (no lane gets stuck).
+ */
+let srv: TestRedis;
+let redis: Redis;
+beforeAll(async () => {
+  srv = await startRedis({ appendonly: false });
+  redis = new Redis(srv.url);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await srv.stop();
+});
+
+const REPOS = ['o/a', 'o/b', 'o/c'];
+const CAPACITY = 3;
+
+type Cmd =
+  | { op: 'submit'; repo: number; ref: number; rules: number; conc: number | null }
+  | { op: 'dispatch' }
+  | { op: 'claim'; pick: number }
+  | { op: 'finish'; pick: number; status: 'succeeded' | 'failed' }
+  | { op: 'handback'; pick: number }
+  | { op: 'cancel'; pick: number }
+  | { op: 'stale'; pick: number };
+
+const cmd: fc.Arbitrary<Cmd> = fc.oneof(
+  fc.record({ op: fc.constant('submit' as const), repo: fc.nat(2), ref: fc.nat(2), rules: fc.nat(2), conc: fc.option(fc.integer({ min: 1, max: 3 })) }),
+  fc.constant({ op: 'dispatch' as const }),
+  fc.record({ op: fc.constant('claim' as const), pick: fc.nat(100) }),
+  fc.record({ op: fc.constant('finish' as const), pick: fc.nat(100), status: fc.constantFrom('succeeded' as const, 'failed' as const) }),
+  fc.record({ op: fc.constant('handback' as const), pick: fc.nat(100) }),
+  fc.record({ op: fc.constant('cancel' as const), pick: fc.nat(100) }),
+  fc.record({ op: fc.constant('stale' as const), pick: fc.nat(100) }),
+);
+
+const RULESETS = [['edge'], ['docs'], ['edge', 'docs']];
+
+/** `maxConc`: the highest concurrency each repository had; lowering it lets running builds finish. */
+async function checkInvariants(store: BuildStore, ids: string[], owners: Map<string, string>, maxConc: Map<string, number>): Promise<void> {
+  const records = new Map((await store.getMany(ids)).map((r) => [r.id, r] as const));
+  const active = Object.fromEntries(Object.entries(await redis.hgetall(laneKeys.active)).map(([k, v]) => [k, JSON.parse(v) as { job: string; repo: string }]));
+  const running = await redis.hgetall(laneKeys.running);
+  const conc = await redis.hgetall(laneKeys.concurrency);
+  const ring = new Set(await redis.zrange(laneKeys.ring, 0, -1));
+  expect(Object.keys(active).length).toBeLessThanOrEqual(CAPACITY);
+  for (const repo of REPOS) {
+    const lane = await redis.lrange(laneKeys.lane(repo), 0, -1);
+    const held = Object.values(active).filter((a) => a.repo === repo).length;
+    expect(Number(running[repo] ?? 0)).toBe(held);
+    expect(held).toBeLessThanOrEqual(maxConc.get(repo) ?? 1);
+    for (const id of lane) expect(records.get(id)?.status).toBe('queued');
+    expect(new Set(lane).size).toBe(lane.length);
+    // Liveness: work and room means a turn is coming.
+    if (lane.length > 0 && held < Number(conc[repo] ?? 1)) expect(ring.has(repo)).toBe(true);
+    for (const id of lane) expect(active[id]).toBeUndefined();
+  }
+  for (const r of records.values()) {
+    const inLane = (await redis.lpos(laneKeys.lane(r.repo), r.id)) !== null;
+    if (r.status === 'queued') expect(inLane || active[r.id] !== undefined).toBe(true);
+    if (r.status === 'running') {
+      expect(active[r.id]).toBeDefined();
+      expect(owners.has(r.id)).toBe(true);
+    }
+    if (!['queued', 'running'].includes(r.status)) {
+      expect(active[r.id]).toBeUndefined();
+      expect(inLane).toBe(false);
+      expect(r.finishedAt).not.toBeNull();
+    }
+    if (r.status === 'superseded') expect(ids).toContain(r.supersededBy);
+  }
+}
+
+describe('lane scripts (model)', () => {
+  it('keep their invariants under any interleaving', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(cmd, { minLength: 5, maxLength: 40 }), async (cmds) => {
+        await redis.flushall();
+        const scripts = new LaneScripts(redis);
+        const store = new BuildStore(redis);
+        await scripts.heartbeat('w', CAPACITY, Date.now() + 600_000);
+        const ids: string[] = [];
+        const jobs = new Map<string, string>(); // build → job it was dispatched under
+        const earlier: { id: string; job: string }[] = []; // jobs a build was dispatched under before
+        const owners = new Map<string, string>();
+        const maxConc = new Map<string, number>();
+        const setJob = jobs.set.bind(jobs);
+        jobs.set = (id: string, job: string) => {
+          const old = jobs.get(id);
+          if (old && old !== job) earlier.push({ id, job: old });
+          return setJob(id, job);
+        };
+        const now = Date.now();
+        const iso = new Date(now).toISOString();
+        for (const c of cmds) {
+          if (c.op === 'submit') {
+            const b: BuildRecord = newBuild(REPOS[c.repo]!, { ref: `refs/heads/r${c.ref}`, rules: RULESETS[c.rules]! });
+            ids.push(b.id);
+            if (c.conc) maxConc.set(b.repo, Math.max(c.conc, maxConc.get(b.repo) ?? 1));
+            const r = await scripts.submit({
+              now,
+              finishedAt: iso,
+              builds: [{ id: b.id, repo: b.repo, ref: b.ref, rules: b.rules, fields: encodeBuild(b) }],
+              ...(c.conc ? { concurrency: c.conc } : {}),
+            });
+            for (const p of r.picked) jobs.set(p.id, p.job);
+          } else if (c.op === 'dispatch') {
+            for (const p of await scripts.dispatch(now)) jobs.set(p.id, p.job);
+          } else if (c.op === 'stale') {
+            // A job from an earlier dispatch of a build (handed back since) changes nothing.
+            if (earlier.length === 0) continue;
+            const { id, job } = earlier[c.pick % earlier.length]!;
+            const before = await store.get(id);
+            expect((await scripts.claim(now, id, job, 'zombie', iso)).kind).toBe('stale');
+            expect((await scripts.finish(now, id, job, 'failed', { finishedAt: iso, error: 'zombie' })).record).toBeNull();
+            expect(await store.get(id)).toEqual(before);
+          } else {
+            const held = Object.keys(await redis.hgetall(laneKeys.active));
+            if (held.length === 0) continue;
+            const id = held[c.pick % held.length]!;
+            const job = jobs.get(id)!;
+            if (c.op === 'claim') {
+              const owner = `w:${ids.length}:${c.pick}`;
+              const r = await scripts.claim(now, id, job, owner, iso);
+              if (r.kind !== 'stale') owners.set(id, owner);
+            } else if (c.op === 'finish') {
+              const r = await scripts.finish(now, id, job, c.status, { finishedAt: iso });
+              if (r.record) owners.delete(id);
+              for (const p of r.picked) jobs.set(p.id, p.job);
+            } else if (c.op === 'handback') {
+              const owner = owners.get(id);
+              if (!owner) continue;
+              const r = await scripts.handback(now, id, owner);
+              if (r.kind === 'handed-back') {
+                owners.delete(id);
+                for (const p of r.picked) jobs.set(p.id, p.job);
+              }
+            } else {
+              const r = await scripts.cancel(now, id, 'alice', iso, 'cancelled by alice');
+              for (const p of r.picked) jobs.set(p.id, p.job);
+              // A running build only gets an abort request; the worker ends it.
+              if (r.outcome === 'requested') {
+                const f = await scripts.finish(now, id, job, 'cancelled', { finishedAt: iso });
+                if (f.record) owners.delete(id);
+                for (const p of f.picked) jobs.set(p.id, p.job);
+              }
+            }
+          }
+          await checkInvariants(store, ids, owners, maxConc);
+        }
+        // Drain: with the pool free, every queued build is eventually dispatched, claimed and ended.
+        for (let round = 0; round < 200; round++) {
+          for (const p of await scripts.dispatch(now)) jobs.set(p.id, p.job);
+          const held = Object.keys(await redis.hgetall(laneKeys.active));
+          if (held.length === 0) break;
+          for (const id of held) {
+            await scripts.claim(now, id, jobs.get(id)!, 'drain', iso);
+            const f = await scripts.finish(now, id, jobs.get(id)!, 'succeeded', { finishedAt: iso });
+            for (const p of f.picked) jobs.set(p.id, p.job);
+          }
+        }
+        owners.clear();
+        await checkInvariants(store, ids, owners, maxConc);
+        for (const r of await store.getMany(ids)) expect(['succeeded', 'failed', 'cancelled', 'superseded']).toContain(r.status);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
