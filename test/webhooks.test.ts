@@ -80,9 +80,10 @@ describe('every example delivery of @octokit/webhooks-examples', () => {
     }
 
     let builtSomething = 0;
-    for (const ex of all) {
-      const res = await deliver(url, { event: ex.event, payload: ex.payload });
-      const what = `${ex.source} ${ex.event} ${ex.payload.ref ?? ex.payload.action ?? ''}`;
+    // Every example in both content types GitHub sends.
+    for (const [ex, as] of [...all.map((e) => [e, 'json'] as const), ...all.map((e) => [e, 'form'] as const)]) {
+      const res = await deliver(url, { event: ex.event, payload: ex.payload, as });
+      const what = `${ex.source} ${ex.event} ${ex.payload.ref ?? ex.payload.action ?? ''} as ${as}`;
       expect(res.status, what).toBeGreaterThanOrEqual(200);
       expect(res.status, what).toBeLessThan(300);
       if (ex.event === 'ping') {
