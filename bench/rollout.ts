@@ -37,7 +37,7 @@ const images = await Promise.all([buildTestImage('bench-a'), buildTestImage('ben
 const [a, b, bad] = images as [typeof images[0], typeof images[0], typeof images[0]];
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 // The worker polls as in production (the harness' test settings poll faster).
-const stack = await startDeployStack({ pollMs: 250, target: new SwarmTarget({ docker }) });
+const stack = await startDeployStack({ pollMs: 100, target: new SwarmTarget({ docker }) });
 const target = new SwarmTarget({ docker });
 let requests = 0;
 let failed = 0;
@@ -48,7 +48,7 @@ async function promoteTimed(): Promise<number> {
   const t0 = performance.now();
   const res = await api(stack.url, 'POST', `/api/repos/${REPO}/environments/production/promote`);
   if (res.status !== 202) throw new Error(`promote answered ${res.status}: ${JSON.stringify(res.body)}`);
-  const done = await settled(stack.url, res.body.id as string);
+  const done = await settled(stack.url, res.body.id as string, 240_000, 50);
   const seconds = (performance.now() - t0) / 1000;
   if (done.status !== 'succeeded') throw new Error(`promotion ended ${done.status}: ${done.error}`);
   return seconds;

@@ -126,6 +126,21 @@ export class DeploymentStore {
     await m.exec();
   }
 
+  /** Undoes `finish()` making `record` current (Swarm rolled it back after it had converged). */
+  async revertCurrent(record: DeploymentRecord, previousId: string | null): Promise<void> {
+    const key = this.k('deploy', 'current', this.envKey(record));
+    await this.redis.eval(
+      `if redis.call('GET', KEYS[1]) == ARGV[1] then
+         if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+       end
+       return 1`,
+      1,
+      key,
+      record.id,
+      previousId ?? '',
+    );
+  }
+
   async current(e: EnvKey): Promise<DeploymentRecord | null> {
     const id = await this.redis.get(this.k('deploy', 'current', this.envKey(e)));
     return id ? this.get(id) : null;

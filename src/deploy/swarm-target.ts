@@ -40,10 +40,12 @@ export class SwarmTarget implements Target {
   private readonly docker: Docker;
   private readonly pollMs: number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Built (or found) once per process. */
+  private proxyImage: Promise<string> | null = null;
 
   constructor(private readonly opts: SwarmTargetOptions) {
     this.docker = opts.docker;
-    this.pollMs = opts.pollMs ?? 250;
+    this.pollMs = opts.pollMs ?? 100;
     this.sleep = opts.sleep ?? defaultSleep;
   }
 
@@ -66,6 +68,7 @@ export class SwarmTarget implements Target {
     const { service } = req.config;
     let rollbackRequested = false;
     let swarmReason: string | null = null;
+    let convergedSince: number | null = null;
     for (;;) {
       signal?.throwIfAborted();
       const svc = await this.inspect(service);
@@ -85,6 +88,15 @@ export class SwarmTarget implements Target {
       if (ours && (state === undefined || state === 'completed')) {
         // No update status: a new service, or a spec change that needed no task change.
         if (await this.converged(svc.ID, req.imageRef, req.config.replicas)) return { status: 'succeeded' };
+      } else if (ours && state === 'updating' && !rollbackRequested) {
+        // Converged and healthy for the monitor window: what `docker service update` waits for. Swarm keeps
+        // the update open for one more `delay`; the worker follows that tail with confirm().
+        if (await this.converged(svc.ID, req.imageRef, req.config.replicas)) {
+          convergedSince ??= Date.now();
+          if (Date.now() - convergedSince >= req.config.update.monitor) return { status: 'succeeded', confirming: true };
+        } else {
+          convergedSince = null;
+        }
       } else if (ours && state === 'paused') {
         return { status: 'failed', reason: `rollout paused by Swarm: ${message}${await this.taskFailure(svc.ID, req.imageRef)}` };
       } else if (state === 'rollback_completed' || state === 'rollback_paused') {
@@ -107,6 +119,25 @@ export class SwarmTarget implements Target {
           return { status: 'failed', reason: `service did not become healthy before slipway's deadline${await this.taskFailure(svc.ID, req.imageRef)}` };
         }
       }
+      await this.sleep(this.pollMs, signal);
+    }
+  }
+
+  async confirm(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal): Promise<RolloutOutcome> {
+    for (;;) {
+      signal?.throwIfAborted();
+      const svc = await this.inspect(req.config.service);
+      if (!svc) return { status: 'failed', reason: `service ${req.config.service} disappeared` };
+      const ours = svc.Spec?.Labels?.[LABEL_DEPLOYMENT] === req.deploymentId;
+      const state = svc.UpdateStatus?.State;
+      const startedAt = Date.parse(svc.UpdateStatus?.StartedAt ?? '') || 0;
+      if (state?.startsWith('rollback') && startedAt >= req.since - CLOCK_SKEW_MS) {
+        const why = await this.taskFailure(svc.ID, req.imageRef);
+        return { status: 'rolled_back', reason: `rolled back by Swarm in the update's last monitor window: ${svc.UpdateStatus?.Message ?? ''}${why}` };
+      }
+      if (ours && state === 'paused') return { status: 'failed', reason: `rollout paused by Swarm: ${svc.UpdateStatus?.Message ?? ''}` };
+      // Completed, or a later change (someone else's) replaced this one after it had converged.
+      if (!ours || state !== 'updating' || Date.now() > deadlineAt) return { status: 'succeeded' };
       await this.sleep(this.pollMs, signal);
     }
   }
@@ -196,7 +227,11 @@ export class SwarmTarget implements Target {
   private async ensureProxy(req: RolloutRequest, network: string): Promise<void> {
     const { config } = req;
     const name = proxyName(config.service);
-    const image = await ensureProxyImage(this.docker, this.opts.proxyImage);
+    this.proxyImage ??= ensureProxyImage(this.docker, this.opts.proxyImage).catch((err: unknown) => {
+      this.proxyImage = null;
+      throw err;
+    });
+    const image = await this.proxyImage;
     const text = renderProxyConfig(config);
     const hash = createHash('sha256').update(text).digest('hex').slice(0, 12);
     const configName = `${config.service}-proxy-${hash}`;

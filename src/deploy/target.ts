@@ -14,7 +14,12 @@ export interface RolloutRequest {
 }
 
 export type RolloutOutcome =
-  | { status: 'succeeded' }
+  /**
+   * `confirming`: every task runs the new image and stayed healthy for the monitor window (what
+   * `docker service update` waits for), while Swarm still watches for the update's trailing delay;
+   * `confirm()` follows that tail.
+   */
+  | { status: 'succeeded'; confirming?: boolean }
   | { status: 'rolled_back'; reason: string }
   | { status: 'failed'; reason: string };
 
@@ -38,6 +43,11 @@ export interface Target {
    * Past `deadlineAt` (epoch ms) the target rolls the service back itself and reports `failed`.
    */
   settle(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal): Promise<RolloutOutcome>;
+  /**
+   * After a `confirming` success: waits until the orchestrator itself ends the update. Answers
+   * `succeeded`, or how it ended otherwise (a rollback in the trailing window).
+   */
+  confirm(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal): Promise<RolloutOutcome>;
   state(config: EnvironmentConfig): Promise<RunningState>;
   /** Removes everything the environment owns (service, proxy, network, configs). */
   remove(config: EnvironmentConfig): Promise<void>;

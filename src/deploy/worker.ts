@@ -40,7 +40,7 @@ export class DeployWorker {
 
   constructor(private readonly opts: DeployWorkerOptions) {
     this.clock = opts.clock ?? (() => new Date());
-    this.pollMs = opts.pollMs ?? 250;
+    this.pollMs = opts.pollMs ?? 100;
     this.lockTtlMs = opts.lockTtlMs ?? 15_000;
   }
 
@@ -144,7 +144,29 @@ export class DeployWorker {
       if (this.abort.signal.aborted) return; // left running: the next worker settles it from Swarm's state
       outcome = { status: 'failed', reason: (err as Error).message };
     }
-    await this.end(running, outcome);
+    await this.endAndConfirm(running, req, outcome);
+  }
+
+  /**
+   * Ends the record; after a `confirming` success keeps the environment's lock until Swarm closes the
+   * update too, so the next rollout never cuts it short. A rollback in that tail amends the record.
+   */
+  private async endAndConfirm(record: DeploymentRecord, req: RolloutRequest, outcome: RolloutOutcome): Promise<void> {
+    const previous = await this.opts.store.current(record);
+    const ended = await this.end(record, outcome);
+    if (outcome.status !== 'succeeded' || !outcome.confirming) return;
+    const { update } = req.config;
+    let confirmed: RolloutOutcome;
+    try {
+      confirmed = await this.opts.target.confirm(req, Date.now() + update.delay + update.monitor + 60_000, this.abort.signal);
+    } catch (err) {
+      if (this.abort.signal.aborted) return;
+      this.opts.log?.error({ err, deployment: record.id }, 'could not confirm the end of the update');
+      return;
+    }
+    if (confirmed.status === 'succeeded') return;
+    await this.opts.store.revertCurrent(ended, previous?.id ?? null);
+    await this.end(ended, confirmed);
   }
 
   /** Settles a rollout whose worker died, from what the service really runs now. */
@@ -168,10 +190,10 @@ export class DeployWorker {
       if (this.abort.signal.aborted) return;
       outcome = { status: 'failed', reason: (err as Error).message };
     }
-    await this.end(record, outcome);
+    await this.endAndConfirm(record, req, outcome);
   }
 
-  private async end(record: DeploymentRecord, outcome: RolloutOutcome): Promise<void> {
+  private async end(record: DeploymentRecord, outcome: RolloutOutcome): Promise<DeploymentRecord> {
     const { store } = this.opts;
     const previous = await store.current(record);
     const ended: DeploymentRecord = {
@@ -193,6 +215,7 @@ export class DeployWorker {
       to: record.digest,
       result: ended.error ? `${ended.status}: ${ended.error}` : ended.status,
     });
+    return ended;
   }
 
   /** A lost event never fails a rollout. */

@@ -116,11 +116,11 @@ export async function eventually<T>(fn: () => Promise<T | null | undefined | fal
 }
 
 /** Waits until a deployment has ended and answers its record. */
-export async function settled(url: string, id: string, timeoutMs = 240_000): Promise<any> {
+export async function settled(url: string, id: string, timeoutMs = 240_000, everyMs = 250): Promise<any> {
   return eventually(async () => {
     const r = await api(url, 'GET', `/api/deployments/${id}`);
     return r.status === 200 && !['pending', 'running'].includes(r.body.status) ? r.body : null;
-  }, timeoutMs);
+  }, timeoutMs, everyMs);
 }
 
 /** What the environment's published port serves now (trimmed body), or null when nothing answers. */
