@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileConfig, evaluate, type Preview, type RefEvent } from '../src/rules/index.js';
+import { compileConfig, evaluate, isValidGitRefName, type Preview, type RefEvent } from '../src/rules/index.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 const base = { repository: 'acme/web', image: 'localhost:5000/acme/web' };
@@ -223,5 +223,42 @@ describe('the default rule', () => {
   });
   it('an empty list builds nothing', () => {
     expect(run([], 'refs/heads/main')).toMatchObject({ builds: [], skipped: [] });
+  });
+});
+
+describe('isValidGitRefName (git check-ref-format)', () => {
+  const table: [string, boolean][] = [
+    ['refs/heads/main', true],
+    ['refs/heads/feature/login', true],
+    ['refs/tags/v1.2.3', true],
+    ['refs/heads/a.b', true],
+    ['refs/heads/a@b', true],
+    ['refs/heads/ünï', true],
+    ['main', false], // one level
+    ['', false],
+    ['@', false],
+    ['refs/heads/', false],
+    ['/refs/heads/x', false],
+    ['refs//heads/x', false],
+    ['refs/heads/a..b', false],
+    ['refs/heads/.hidden', false],
+    ['refs/heads/a/.b', false],
+    ['refs/heads/x.lock', false],
+    ['refs/heads/x.lock/y', false],
+    ['refs/heads/x.', false],
+    ['refs/heads/a@{b', false],
+    ['refs/heads/a b', false],
+    ['refs/heads/a\tb', false],
+    ['refs/heads/a\u007fb', false],
+    ['refs/heads/a~1', false],
+    ['refs/heads/a^', false],
+    ['refs/heads/a:b', false],
+    ['refs/heads/a?', false],
+    ['refs/heads/a*', false],
+    ['refs/heads/a[b', false],
+    ['refs/heads/a\\b', false],
+  ];
+  it.each(table)('%j → %s', (ref, valid) => {
+    expect(isValidGitRefName(ref)).toBe(valid);
   });
 });

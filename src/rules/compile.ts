@@ -22,6 +22,8 @@ export interface CompiledRule {
   cache: boolean;
   autobuild: boolean;
   deploy: string | null;
+  /** Some template needs the SemVer reading of the sourceref (its variables or the pre-release rule). */
+  needsVersion: boolean;
 }
 
 export interface CompiledConfig {
@@ -51,6 +53,7 @@ function fromChecked(c: CheckedRule, index: number): CompiledRule {
     cache: r.cache,
     autobuild: r.autobuild,
     deploy: r.deploy ?? null,
+    needsVersion: [...c.tags, ...c.buildArgs.map(([, t]) => t)].some((t) => t.needsVersion || t.releaseOnly),
   };
 }
 
@@ -91,6 +94,7 @@ export function defaultRule(compiled: CompiledConfig, defaultBranch: string): Co
       cache: false,
       autobuild: true,
       deploy: null,
+      needsVersion: true, // tags: [latest]
     };
     compiled.defaultRules.set(defaultBranch, rule);
   }

@@ -4,7 +4,7 @@ import { testMatch } from './match.js';
 import { pathsPass } from './paths.js';
 import { isValidGitRefName, parseRef } from './refname.js';
 import { sanitizeTag } from './tag.js';
-import { renderTemplate, type TemplateValues } from './template.js';
+import { missingVariable, renderTemplate, type TemplateValues } from './template.js';
 import type { EvaluateOptions, PlannedBuild, Preview, RefEvent } from './types.js';
 import { versionOf, type RefVersion } from './version.js';
 
@@ -26,126 +26,107 @@ interface Contribution {
   rule: CompiledRule;
   tags: string[];
   buildArgs: Record<string, string>;
-  key: string;
+}
+
+interface Merged {
+  build: PlannedBuild;
+  indexes: number[];
 }
 
 /**
  * What one ref event builds under a compiled configuration. Pure and total: never throws for
  * any event (only for an unknown `opts.rule`), the same input always gives the same output.
+ * The webhook path calls it on every delivery, so the loop avoids per-call closures.
  */
 export function evaluate(compiled: CompiledConfig, event: RefEvent, opts: EvaluateOptions = {}): Preview {
   const ref = String(event.ref);
   const sha = String(event.sha);
   const parsed = parseRef(ref);
   const rules = compiled.rules ?? [defaultRule(compiled, event.defaultBranch || compiled.config.default_branch)];
-  if (opts.rule !== undefined && !rules.some((r) => r.name === opts.rule)) {
+  const only = opts.rule;
+  if (only !== undefined && !rules.some((r) => r.name === only)) {
     const names = rules.map((r) => r.name);
     throw new RulesError([
-      { path: 'rule', message: `unknown rule ${JSON.stringify(opts.rule)} (${names.length ? `rules: ${names.join(', ')}` : 'the config has no rules'})` },
+      { path: 'rule', message: `unknown rule ${JSON.stringify(only)} (${names.length ? `rules: ${names.join(', ')}` : 'the config has no rules'})` },
     ]);
   }
   const validRef = isValidGitRefName(ref);
-  const preview: Preview = { ref, source: validRef ? parsed.source : null, sourceref: parsed.sourceref, sha, builds: [], skipped: [], warnings: [] };
-  const skipped: { index: number; rule: string; reason: string }[] = [];
-  const skip = (r: CompiledRule, reason: string) => skipped.push({ index: r.index, rule: r.name, reason });
+  const source = validRef ? parsed.source : null;
+  const sourceref = parsed.sourceref;
+  const preview: Preview = { ref, source, sourceref, sha, builds: [], skipped: [], warnings: [] };
+  const skipped = preview.skipped;
+  const skippedAt: number[] = []; // rule index of each skipped entry, to keep file order
 
-  const whole = event.deleted
-    ? SKIP_REASONS.deleted
-    : !validRef
-      ? SKIP_REASONS.invalidRef
-      : parsed.source === null
-        ? SKIP_REASONS.otherRef
-        : null;
-  if (whole !== null || parsed.source === null) {
-    for (const r of rules) skip(r, whole ?? SKIP_REASONS.otherRef);
-    preview.skipped = skipped.map(({ rule, reason }) => ({ rule, reason }));
+  const whole = event.deleted ? SKIP_REASONS.deleted : !validRef ? SKIP_REASONS.invalidRef : source === null ? SKIP_REASONS.otherRef : null;
+  if (whole !== null || source === null) {
+    for (const r of rules) preview.skipped.push({ rule: r.name, reason: whole ?? SKIP_REASONS.otherRef });
     return preview;
   }
 
-  const source = parsed.source;
-  const sourceref = parsed.sourceref;
   let version: RefVersion | null | undefined; // computed once, on first need
-  const versionNow = () => (version === undefined ? (version = versionOf(sourceref)) : version);
   const changed = source === 'branch' && Array.isArray(event.changed) && event.changed.length > 0 ? event.changed : null;
-
   const contributions: Contribution[] = [];
+  const values: TemplateValues = { sourceref, sha, groups: null, semver: null };
   for (const rule of rules) {
-    if (opts.rule !== undefined && rule.name !== opts.rule) {
-      skip(rule, SKIP_REASONS.notRequested);
-      continue;
+    let reason: string | null = null;
+    let m: RegExpExecArray | true | null = true;
+    if (only !== undefined && rule.name !== only) reason = SKIP_REASONS.notRequested;
+    else if (rule.source !== source) reason = source === 'tag' ? 'source is branch, ref is a tag' : 'source is tag, ref is a branch';
+    else if (rule.matcher && (m = testMatch(rule.matcher, sourceref)) === null) reason = SKIP_REASONS.noMatch;
+    else if (rule.range) {
+      if (version === undefined) version = versionOf(sourceref);
+      if (!version) reason = SKIP_REASONS.notSemver;
+      else if (!rule.range.test(version.parsed)) reason = SKIP_REASONS.rangeNotSatisfied;
     }
-    if (rule.source !== source) {
-      skip(rule, `source is ${rule.source}, ref is a ${source}`);
-      continue;
-    }
-    const m = rule.matcher ? testMatch(rule.matcher, sourceref) : true;
-    if (m === null) {
-      skip(rule, SKIP_REASONS.noMatch);
-      continue;
-    }
-    if (rule.range) {
-      const v = versionNow();
-      if (!v) {
-        skip(rule, SKIP_REASONS.notSemver);
-        continue;
-      }
-      if (!rule.range.test(v.parsed)) {
-        skip(rule, SKIP_REASONS.rangeNotSatisfied);
-        continue;
-      }
-    }
-    if (rule.paths && changed && !pathsPass(rule.paths, changed)) {
-      skip(rule, SKIP_REASONS.paths);
-      continue;
-    }
-    if (!rule.autobuild && !opts.manual) {
-      skip(rule, SKIP_REASONS.autobuild);
+    if (reason === null && rule.paths && changed && !pathsPass(rule.paths, changed)) reason = SKIP_REASONS.paths;
+    if (reason === null && !rule.autobuild && !opts.manual) reason = SKIP_REASONS.autobuild;
+    if (reason !== null) {
+      skipped.push({ rule: rule.name, reason });
+      skippedAt.push(rule.index);
       continue;
     }
 
-    const v = versionNow();
-    const values: TemplateValues = { sourceref, sha, groups: m === true ? null : m, semver: v ? v.values : null };
-    const prerelease = v !== null && v.values.prerelease !== '';
+    if (rule.needsVersion && version === undefined) version = versionOf(sourceref);
+    const semver = version ? version.values : null;
+    values.groups = m === true ? null : m;
+    values.semver = semver;
+    const prerelease = semver !== null && semver.prerelease !== '';
     const tags: string[] = [];
     for (const t of rule.tags) {
       // A pre-release never moves a release tag.
       if (prerelease && ((t.literal && t.source === 'latest') || t.releaseOnly)) continue;
       const out = renderTemplate(t, values);
-      if ('missing' in out) {
-        preview.warnings.push(`rule "${rule.name}": tag "${t.source}" skipped: ${missingWhy(out.missing, sourceref)}`);
+      if (out === null) {
+        preview.warnings.push(`rule "${rule.name}": tag "${t.source}" skipped: ${missingWhy(missingVariable(t, values), sourceref)}`);
         continue;
       }
-      const tag = sanitizeTag(out.value);
-      if (tag === '') {
-        preview.warnings.push(`rule "${rule.name}": tag "${t.source}" skipped: it is empty once made valid for Docker`);
-        continue;
-      }
-      if (!tags.includes(tag)) tags.push(tag);
+      const tag = sanitizeTag(out);
+      if (tag === '') preview.warnings.push(`rule "${rule.name}": tag "${t.source}" skipped: it is empty once made valid for Docker`);
+      else if (!tags.includes(tag)) tags.push(tag);
     }
     if (tags.length === 0) {
-      skip(rule, SKIP_REASONS.noTags);
+      skipped.push({ rule: rule.name, reason: SKIP_REASONS.noTags });
+      skippedAt.push(rule.index);
       continue;
     }
     const buildArgs: Record<string, string> = {};
     for (const [name, t] of rule.buildArgs) {
       const out = renderTemplate(t, values);
-      if ('missing' in out) preview.warnings.push(`rule "${rule.name}": build arg ${name} left out: ${missingWhy(out.missing, sourceref)}`);
-      else buildArgs[name] = out.value;
+      if (out === null) preview.warnings.push(`rule "${rule.name}": build arg ${name} left out: ${missingWhy(missingVariable(t, values), sourceref)}`);
+      else buildArgs[name] = out;
     }
-    contributions.push({ rule, tags, buildArgs, key: inputKey(rule, buildArgs) });
+    contributions.push({ rule, tags, buildArgs });
   }
 
   // Identical build inputs: one build, the union of tags, rules and deploys, in rule order.
-  const byKey = new Map<string, { build: PlannedBuild; indexes: number[] }>();
-  const order: { build: PlannedBuild; indexes: number[] }[] = [];
+  const order: Merged[] = [];
   for (const c of contributions) {
-    let entry = byKey.get(c.key);
+    let entry = order.find((e) => sameInputs(e.build, c));
     if (!entry) {
       entry = {
         build: { rules: [], tags: [], context: c.rule.context, dockerfile: c.rule.dockerfile, build_args: c.buildArgs, cache: c.rule.cache, deploy: [] },
         indexes: [],
       };
-      byKey.set(c.key, entry);
       order.push(entry);
     }
     entry.build.rules.push(c.rule.name);
@@ -156,32 +137,48 @@ export function evaluate(compiled: CompiledConfig, event: RefEvent, opts: Evalua
 
   // Two different images never race for one tag: an earlier build keeps it.
   const taken = new Set<string>();
+  let outOfOrder = false;
   for (const { build, indexes } of order) {
-    const kept: string[] = [];
-    for (const t of build.tags) {
-      if (taken.has(t)) {
-        preview.warnings.push(`tag "${t}" dropped from the build of ${quoteList(build.rules)}: an earlier build of this event already carries it`);
-      } else kept.push(t);
+    let kept = build.tags;
+    if (taken.size > 0 && build.tags.some((t) => taken.has(t))) {
+      kept = [];
+      for (const t of build.tags) {
+        if (taken.has(t)) preview.warnings.push(`tag "${t}" dropped from the build of ${quoteList(build.rules)}: an earlier build of this event already carries it`);
+        else kept.push(t);
+      }
     }
     for (const t of kept) taken.add(t);
     if (kept.length === 0) {
-      indexes.forEach((index, i) => skipped.push({ index, rule: build.rules[i]!, reason: SKIP_REASONS.noTags }));
+      for (let i = 0; i < indexes.length; i++) {
+        skipped.push({ rule: build.rules[i]!, reason: SKIP_REASONS.noTags });
+        skippedAt.push(indexes[i]!);
+      }
+      outOfOrder = true;
       continue;
     }
     build.tags = kept;
     preview.builds.push(build);
   }
 
-  skipped.sort((a, b) => a.index - b.index);
-  preview.skipped = skipped.map(({ rule, reason }) => ({ rule, reason }));
+  if (outOfOrder) {
+    const byIndex = skipped.map((entry, i) => ({ entry, at: skippedAt[i]! })).sort((a, b) => a.at - b.at);
+    preview.skipped = byIndex.map((x) => x.entry);
+  }
   return preview;
 }
 
-function inputKey(rule: CompiledRule, buildArgs: Record<string, string>): string {
-  const args = Object.keys(buildArgs)
-    .sort()
-    .map((k) => [k, buildArgs[k]]);
-  return JSON.stringify([rule.context, rule.dockerfile, rule.cache, args]);
+/** Builds merge when their inputs are equal: context, dockerfile, cache and the rendered build args. */
+function sameInputs(build: PlannedBuild, c: Contribution): boolean {
+  if (build.context !== c.rule.context || build.dockerfile !== c.rule.dockerfile || build.cache !== c.rule.cache) return false;
+  const a = build.build_args;
+  const b = c.buildArgs;
+  let n = 0;
+  for (const k in a) {
+    if (b[k] !== a[k]) return false;
+    n++;
+  }
+  for (const _ in b) n--;
+  return n === 0;
 }
 
 function missingWhy(variable: string, sourceref: string): string {

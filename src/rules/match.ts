@@ -3,7 +3,8 @@ import { Minimatch } from 'minimatch';
 /** How a rule's `match` is tested against a sourceref. */
 export type Matcher =
   | { kind: 'exact'; value: string }
-  | { kind: 'glob'; mm: Minimatch }
+  | { kind: 'any' }
+  | { kind: 'glob'; glob: Glob }
   | { kind: 'regex'; re: RegExp; groupCount: number; groupNames: ReadonlySet<string> };
 
 const GLOB_CHARS = /[*?[\]{}!]/;
@@ -17,11 +18,12 @@ export type MatcherParse = { ok: true; matcher: Matcher } | { ok: false; message
 
 export function compileMatch(match: string): MatcherParse {
   if (match.startsWith('/')) return compileRegex(match);
+  if (match === '*') return { ok: true, matcher: { kind: 'any' } }; // `*` matches every name
   if (GLOB_CHARS.test(match)) {
     if (match.includes(SLASH_STAND_IN)) return { ok: false, message: 'control characters are not allowed' };
     const mm = new Minimatch(match.replaceAll('/', SLASH_STAND_IN), { dot: true, nocomment: true });
     if (!globCompiled(mm, match)) return { ok: false, message: `invalid glob ${JSON.stringify(match)}` };
-    return { ok: true, matcher: { kind: 'glob', mm } };
+    return { ok: true, matcher: { kind: 'glob', glob: new Glob(mm, SLASH_STAND_IN) } };
   }
   return { ok: true, matcher: { kind: 'exact', value: match } };
 }
@@ -56,10 +58,40 @@ export function testMatch(m: Matcher, sourceref: string): RegExpExecArray | true
   switch (m.kind) {
     case 'exact':
       return sourceref === m.value ? true : null;
+    case 'any':
+      return true;
     case 'glob':
-      return m.mm.match(sourceref.replaceAll('/', SLASH_STAND_IN)) ? true : null;
+      return m.glob.test(sourceref) ? true : null;
     case 'regex':
       return m.re.exec(sourceref);
+  }
+}
+
+const GLOB_MEMO_LIMIT = 4096;
+
+/**
+ * A compiled minimatch pattern that remembers its answers: branch names and changed paths repeat
+ * from push to push, and minimatch's matcher costs about a microsecond per test. The answer for a
+ * name never changes, so the memo (bounded; cleared when full) cannot change a result.
+ */
+export class Glob {
+  readonly mm: Minimatch;
+  readonly #slashStandIn: string | null;
+  readonly #memo = new Map<string, boolean>();
+
+  constructor(mm: Minimatch, slashStandIn: string | null = null) {
+    this.mm = mm;
+    this.#slashStandIn = slashStandIn;
+  }
+
+  test(name: string): boolean {
+    let hit = this.#memo.get(name);
+    if (hit === undefined) {
+      hit = this.mm.match(this.#slashStandIn === null ? name : name.replaceAll('/', this.#slashStandIn));
+      if (this.#memo.size >= GLOB_MEMO_LIMIT) this.#memo.clear();
+      this.#memo.set(name, hit);
+    }
+    return hit;
   }
 }
 

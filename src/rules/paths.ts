@@ -1,10 +1,10 @@
 import { Minimatch } from 'minimatch';
-import { globCompiled } from './match.js';
+import { Glob, globCompiled } from './match.js';
 
 /** A compiled `paths` change filter. */
 export interface PathFilter {
-  positive: Minimatch[];
-  negative: Minimatch[];
+  positive: Glob[];
+  negative: Glob[];
   /** Only negative globs: as if `**` came first. */
   anyPositive: boolean;
 }
@@ -20,12 +20,12 @@ export function compilePathGlob(glob: string): GlobParse {
 }
 
 export function compilePathFilter(globs: readonly string[]): PathFilter {
-  const positive: Minimatch[] = [];
-  const negative: Minimatch[] = [];
+  const positive: Glob[] = [];
+  const negative: Glob[] = [];
   for (const g of globs) {
     const c = compilePathGlob(g);
     if (!c.ok) throw new Error(c.message); // validated before
-    (c.mm.negate ? negative : positive).push(c.mm);
+    (c.mm.negate ? negative : positive).push(new Glob(c.mm));
   }
   return { positive, negative, anyPositive: positive.length === 0 };
 }
@@ -33,6 +33,6 @@ export function compilePathFilter(globs: readonly string[]): PathFilter {
 /** Passes when some changed file matches a positive glob and no negative glob matches that same file. */
 export function pathsPass(filter: PathFilter, changed: readonly string[]): boolean {
   return changed.some(
-    (file) => (filter.anyPositive || filter.positive.some((mm) => mm.match(file))) && !filter.negative.some((mm) => mm.match(file)),
+    (file) => (filter.anyPositive || filter.positive.some((g) => g.test(file))) && !filter.negative.some((g) => g.test(file)),
   );
 }

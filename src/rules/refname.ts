@@ -1,18 +1,16 @@
+// control characters, DEL, space, ~ ^ : ? * [ \ anywhere; `..`, `//`, `@{`; a component starting
+// with `.` or ending with `.lock`.
+const FORBIDDEN = /[\x00-\x20\x7f~^:?*[\\]|\.\.|\/\/|@\{|(?:^|\/)\.|\.lock(?:\/|$)/;
+
 /**
  * git check-ref-format rules for a full ref name (`refs/heads/main`), as the webhook intake
  * needs them to reject a push with `ignored: "invalid ref"`.
  */
 export function isValidGitRefName(ref: string): boolean {
-  if (typeof ref !== 'string' || ref.length === 0 || ref === '@') return false;
-  if (!ref.includes('/')) return false; // a full ref has at least two components
-  if (ref.startsWith('/') || ref.endsWith('/') || ref.endsWith('.')) return false;
-  if (ref.includes('//') || ref.includes('..') || ref.includes('@{')) return false;
-  // control characters, DEL, space, ~ ^ : ? * [ and backslash are never allowed
-  if (/[\x00-\x20\x7f~^:?*[\\]/.test(ref)) return false;
-  for (const part of ref.split('/')) {
-    if (part.startsWith('.') || part.endsWith('.lock')) return false;
-  }
-  return true;
+  if (typeof ref !== 'string' || ref === '@') return false;
+  // a full ref has at least two components, and does not start or end with `/` nor end with `.`
+  if (!ref.includes('/') || ref.startsWith('/') || ref.endsWith('/') || ref.endsWith('.')) return false;
+  return !FORBIDDEN.test(ref);
 }
 
 /** A branch name is valid when `refs/heads/<name>` is. */

@@ -20,6 +20,8 @@ export interface Template {
   literal: boolean;
   /** Uses `{major}`/`{minor}`/`{patch}` but none of `{version}`, `{prerelease}`, `{sha…}`: a release-only tag. */
   releaseOnly: boolean;
+  /** Needs to know whether the sourceref is a SemVer version: uses its variables, or is the literal `latest`. */
+  needsVersion: boolean;
 }
 
 export type TemplateParse = { ok: true; template: Template } | { ok: false; message: string };
@@ -60,7 +62,8 @@ export function parseTemplate(source: string): TemplateParse {
     !usesPart('version') &&
     !usesPart('prerelease') &&
     !vars.some((s) => s.kind === 'sha');
-  return { ok: true, template: { source, segments, literal: vars.length === 0, releaseOnly } };
+  const needsVersion = vars.some((s) => s.kind === 'semver') || source === 'latest';
+  return { ok: true, template: { source, segments, literal: vars.length === 0, releaseOnly, needsVersion } };
 }
 
 function parseVariable(body: string): Segment | string {
@@ -89,8 +92,8 @@ export interface TemplateValues {
   semver: Record<SemverPart, string> | null;
 }
 
-/** Renders a template; `missing` names the first variable that has no value for this event. */
-export function renderTemplate(t: Template, v: TemplateValues): { value: string } | { missing: string } {
+/** Renders a template; null when a variable has no value for this event (see missingVariable). */
+export function renderTemplate(t: Template, v: TemplateValues): string | null {
   let out = '';
   for (const s of t.segments) {
     switch (s.kind) {
@@ -104,18 +107,27 @@ export function renderTemplate(t: Template, v: TemplateValues): { value: string 
         out += s.length === null ? v.sha : v.sha.slice(0, s.length);
         break;
       case 'group':
-        if (!v.groups) return { missing: `{\\${s.index}}` };
+        if (!v.groups) return null;
         out += v.groups[s.index] ?? '';
         break;
       case 'named':
-        if (!v.groups) return { missing: `{<${s.name}>}` };
+        if (!v.groups) return null;
         out += v.groups.groups?.[s.name] ?? '';
         break;
       case 'semver':
-        if (!v.semver) return { missing: `{${s.part}}` };
+        if (!v.semver) return null;
         out += v.semver[s.part];
         break;
     }
   }
-  return { value: out };
+  return out;
+}
+
+/** The first variable of `t` that has no value for this event, as written (`{major}`). */
+export function missingVariable(t: Template, v: TemplateValues): string {
+  for (const s of t.segments) {
+    if ((s.kind === 'group' || s.kind === 'named') && !v.groups) return s.kind === 'group' ? `{\\${s.index}}` : `{<${s.name}>}`;
+    if (s.kind === 'semver' && !v.semver) return `{${s.part}}`;
+  }
+  return '';
 }
