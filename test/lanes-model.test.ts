@@ -55,7 +55,7 @@ async function checkInvariants(store: BuildStore, ids: string[], owners: Map<str
   const active = Object.fromEntries(Object.entries(await redis.hgetall(laneKeys.active)).map(([k, v]) => [k, JSON.parse(v) as { job: string; repo: string }]));
   const running = await redis.hgetall(laneKeys.running);
   const conc = await redis.hgetall(laneKeys.concurrency);
-  const ring = new Set(await redis.zrange(laneKeys.ring, 0, -1));
+  const ring = new Set(await redis.zrange(laneKeys.ring, '0', '-1'));
   expect(Object.keys(active).length).toBeLessThanOrEqual(CAPACITY);
   for (const repo of REPOS) {
     const lane = await redis.lrange(laneKeys.lane(repo), 0, -1);

@@ -308,6 +308,20 @@ describe('lanes', () => {
     expect(starts(await runEvents(redis))).toEqual([b.id]);
   });
 
+  it('runs on a connection that does not retry forever (it opens its own for BullMQ)', async () => {
+    const plain = new Redis(srv.url, { enableOfflineQueue: false });
+    await new Promise((r) => plain.once('ready', r));
+    try {
+      await startWorker({ redis: plain });
+      const b = newBuild('acme/web');
+      await lanes.submit([b]);
+      await until(b.id, 'succeeded');
+    } finally {
+      await Promise.all(workers.splice(0).map((w) => w.close(0)));
+      plain.disconnect();
+    }
+  });
+
   it('does not open Redis connections per repository', async () => {
     await startWorker({ slots: 4 });
     const count = async () => (await redis.client('LIST') as string).trim().split('\n').length;

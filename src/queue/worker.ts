@@ -63,6 +63,7 @@ export class LaneWorker {
   private readonly heartbeatMs: number;
   private worker: Worker<WorkJob> | undefined;
   private sub: Redis | undefined;
+  private own: Redis | undefined;
   private timers: NodeJS.Timeout[] = [];
   private closing: Promise<void> | undefined;
 
@@ -82,14 +83,13 @@ export class LaneWorker {
   async start(): Promise<void> {
     if (this.worker) return;
     await this.heartbeat();
-    const sub = this.o.redis.duplicate();
-    this.sub = sub;
-    sub.on('message', (_channel: string, message: string) => this.onAbortMessage(message));
-    sub.on('error', (err: Error) => this.o.log.warn({ err }, 'abort subscriber error'));
-    await sub.subscribe(laneKeys.abortChannel);
-
+    // BullMQ workers need a connection that waits out Redis outages (maxRetriesPerRequest: null,
+    // offline queue on); use the caller's when it does, else one duplicate of it.
+    const shared = this.o.redis.options.maxRetriesPerRequest === null && this.o.redis.options.enableOfflineQueue !== false;
+    const connection = shared ? this.o.redis : this.o.redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+    if (!shared) this.own = connection;
     const worker = new Worker<WorkJob>(WORK_QUEUE.name, (job, token, signal) => this.process(job, token, signal), {
-      connection: this.o.redis as never,
+      connection: connection as never,
       prefix: WORK_QUEUE.prefix,
       name: this.id,
       concurrency: this.o.slots,
@@ -104,6 +104,11 @@ export class LaneWorker {
     worker.on('failed', (job, err) => {
       if (job && /stalled more than allowable limit/.test(err.message)) void this.endLost(job.data.buildId, String(job.id));
     });
+    const sub = this.o.redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+    this.sub = sub;
+    sub.on('message', (_channel: string, message: string) => this.onAbortMessage(message));
+    sub.on('error', (err: Error) => this.o.log.warn({ err }, 'abort subscriber error'));
+    await sub.subscribe(laneKeys.abortChannel);
     void worker.run().catch((err) => this.o.log.error({ err }, 'work queue loop ended'));
     await worker.waitUntilReady();
 
@@ -137,6 +142,7 @@ export class LaneWorker {
     if (this.sub) this.sub.disconnect();
     await this.dispatcher.kick();
     await this.queue.close();
+    if (this.own) this.own.disconnect();
     this.o.log.info({ worker: this.id }, 'lane worker stopped');
   }
 
