@@ -118,7 +118,7 @@ async function tarNames(stream: NodeJS.ReadableStream): Promise<string[]> {
     body.on('end', next);
     body.resume();
   });
-  const done = new Promise((r) => extract.on('finish', r));
+  const done = new Promise<void>((r) => extract.on('finish', () => r()));
   stream.pipe(extract as unknown as NodeJS.WritableStream);
   await done;
   return names.sort();

@@ -17,7 +17,7 @@ export interface BuildContext {
 
 /**
  * Packs `context` of the checkout at `root` as a tar, honouring `.dockerignore` the way the
- * docker CLI does (the Dockerfile and .dockerignore are always sent).
+ * docker CLI does (the Dockerfile and .dockerignore are always sent); the checkout's `.git` is left out.
  */
 export async function packContext(root: string, context: string, dockerfile: string): Promise<BuildContext> {
   const realRoot = await realpath(root);
@@ -47,6 +47,8 @@ export async function packContext(root: string, context: string, dockerfile: str
     entries.sort((a, b) => (a.name < b.name ? -1 : 1));
     for (const e of entries) {
       const p = rel ? `${rel}/${e.name}` : e.name;
+      // The checkout's own .git is never part of the context (as with BuildKit's git contexts).
+      if (p === '.git' && rel === '' && realDir === realRoot) continue;
       const ignored = ig.ignores(p) && !always.has(p);
       if (e.isDirectory()) {
         // An ignored directory may still hold files that a `!pattern` brings back.

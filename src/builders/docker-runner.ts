@@ -122,15 +122,14 @@ export class DockerBuildRunner implements BuildRunner {
     await writeJson(path.join(workspace, 'run.json'), { owner: await selfOwner(), buildId: build.id, localRefs: [] });
     cleanups.push(() => removeTree(workspace));
 
+    // The source fetch and a dedicated engine's start overlap: both take a few hundred ms.
     log.step('fetch source');
     const src = path.join(workspace, 'src');
-    await fetchSource({ url, sha: build.sha, dir: src, githubToken: this.opts.githubToken, signal, log: say });
-    signal.throwIfAborted();
-
-    log.step(`start ${settings.isolation} engine`);
-    const engine: BuilderEngine =
+    const fetched = fetchSource({ url, sha: build.sha, dir: src, githubToken: this.opts.githubToken, signal, log: say });
+    if (settings.isolation === 'dedicated') log.step('start dedicated engine');
+    const starting: Promise<BuilderEngine> =
       settings.isolation === 'dedicated'
-        ? await startDedicatedEngine({
+        ? startDedicatedEngine({
             root: buildersRoot(this.opts.dataDir),
             buildId: build.id,
             repo: build.repo,
@@ -140,8 +139,18 @@ export class DockerBuildRunner implements BuildRunner {
             insecureRegistries: this.opts.insecureRegistries,
             log: say,
           })
-        : sharedEngine(this.opts.docker);
-    cleanups.push(() => engine.close());
+        : Promise.resolve(sharedEngine(this.opts.docker));
+    const started = starting.then((engine) => {
+      cleanups.push(() => engine.close());
+      return engine;
+    });
+    try {
+      await fetched;
+    } finally {
+      // Whatever happened to the fetch, a started engine is registered for cleanup before we go on.
+      await started.catch(() => undefined);
+    }
+    const engine = await started;
     signal.throwIfAborted();
 
     log.step(`build ${build.context}/${build.dockerfile}`);

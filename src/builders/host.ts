@@ -137,24 +137,31 @@ export async function cgroupPids(name: string): Promise<number[]> {
   return [...pids];
 }
 
-/** Kills what runs in the cgroup, then removes its directories (deepest first). */
-export async function removeCgroup(name: string): Promise<void> {
-  for (const pid of await cgroupPids(name)) kill(pid, 'SIGKILL');
-  const rmdirDeep = async (dir: string): Promise<void> => {
+/**
+ * Kills what runs in the cgroup, then removes its directories (deepest first). Processes may take
+ * a moment to die (or be started by a stopping engine), so it kills and retries for up to `ms`.
+ */
+export async function removeCgroup(name: string, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  const rmdirDeep = async (dir: string): Promise<boolean> => {
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => null);
-    if (!entries) return;
-    for (const e of entries) if (e.isDirectory()) await rmdirDeep(path.join(dir, e.name));
-    for (let i = 0; i < 20; i++) {
-      try {
-        await rmdir(dir);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+    if (!entries) return true;
+    let clear = true;
+    for (const e of entries) if (e.isDirectory()) clear = (await rmdirDeep(path.join(dir, e.name))) && clear;
+    try {
+      await rmdir(dir);
+      return clear;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT';
     }
   };
-  for (const dir of await cgroupDirs(name)) await rmdirDeep(dir);
+  for (;;) {
+    for (const pid of await cgroupPids(name)) kill(pid, 'SIGKILL');
+    let gone = true;
+    for (const dir of await cgroupDirs(name)) gone = (await rmdirDeep(dir)) && gone;
+    if (gone || Date.now() > until) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export const BRIDGE_PREFIX = 'slwb';

@@ -34,6 +34,7 @@ export async function fetchSource(opts: SourceOptions): Promise<void> {
     return res;
   };
 
+  const started = Date.now();
   await mkdir(dir, { recursive: true });
   const init = await git(['init', '-q'], true);
   if (init.code !== 0) throw new BuildError('engine_failed', `git init failed: ${init.stderr}`, true);
@@ -53,6 +54,7 @@ export async function fetchSource(opts: SourceOptions): Promise<void> {
   if (checkout.code !== 0) {
     throw new BuildError('source_unreachable', `commit ${sha} not found in ${scrub(url, secrets)}: ${lastError(checkout.stderr)}`);
   }
+  opts.log(`checked out ${sha} in ${Date.now() - started} ms`);
 }
 
 function gitEnv(url: string, token: string | undefined, host: string): NodeJS.ProcessEnv {
