@@ -42,7 +42,8 @@ export function evaluate(compiled: CompiledConfig, event: RefEvent, opts: Evalua
   const ref = String(event.ref);
   const sha = String(event.sha);
   const parsed = parseRef(ref);
-  const rules = compiled.rules ?? [defaultRule(compiled, event.defaultBranch || compiled.config.default_branch)];
+  const webhookDefault = typeof event.defaultBranch === 'string' && event.defaultBranch !== '' ? event.defaultBranch : null;
+  const rules = compiled.rules ?? [defaultRule(compiled, webhookDefault ?? compiled.config.default_branch)];
   const only = opts.rule;
   if (only !== undefined && !rules.some((r) => r.name === only)) {
     const names = rules.map((r) => r.name);

@@ -33,6 +33,6 @@ export function compilePathFilter(globs: readonly string[]): PathFilter {
 /** Passes when some changed file matches a positive glob and no negative glob matches that same file. */
 export function pathsPass(filter: PathFilter, changed: readonly string[]): boolean {
   return changed.some(
-    (file) => (filter.anyPositive || filter.positive.some((g) => g.test(file))) && !filter.negative.some((g) => g.test(file)),
+    (file) => typeof file === 'string' && (filter.anyPositive || filter.positive.some((g) => g.test(file))) && !filter.negative.some((g) => g.test(file)),
   );
 }
