@@ -30,11 +30,12 @@ interface Stats {
   max: number;
 }
 
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
 function stats(waitsMs: number[]): Stats {
   const s = waitsMs.map((w) => w / BUILD_MS).sort((a, b) => a - b);
   const q = (p: number) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
-  const r = (x: number) => Math.round(x * 100) / 100;
-  return { p50: r(q(0.5)), p95: r(q(0.95)), max: r(s.at(-1)!) };
+  return { p50: r2(q(0.5)), p95: r2(q(0.95)), max: r2(s.at(-1)!) };
 }
 
 /** Pushes the quiet repositories' builds; answers when each was pushed. */
@@ -91,7 +92,8 @@ async function lanesRun(url: string, arrival: Arrival) {
   await worker.close(5_000);
   await lanes.close();
   redis.disconnect();
-  return { quiet: stats(quiet.map((id, i) => started.get(id)! - pushed[i]!)), flood_drain_ms: drainMs };
+  const waits = quiet.map((id, i) => started.get(id)! - pushed[i]!);
+  return { quiet: stats(waits), each: waits.map((w) => r2(w / BUILD_MS)), flood_drain_ms: drainMs };
 }
 
 async function fifoRun(url: string, arrival: Arrival) {
@@ -123,7 +125,8 @@ async function fifoRun(url: string, arrival: Arrival) {
   await worker.close();
   await queue.close();
   redis.disconnect();
-  return { quiet: stats(quiet.map((id, i) => started.get(id)! - pushed[i]!)), flood_drain_ms: drainMs };
+  const waits = quiet.map((id, i) => started.get(id)! - pushed[i]!);
+  return { quiet: stats(waits), each: waits.map((w) => r2(w / BUILD_MS)), flood_drain_ms: drainMs };
 }
 
 const srv = await startRedis({ appendfsync: 'everysec' });
@@ -136,6 +139,9 @@ try {
       arrival: arrival === 'staggered' ? `one quiet push every ${BUILD_MS / 2} ms` : `${QUIET} quiet pushes at once`,
       lanes_quiet_wait: lanes.quiet,
       fifo_quiet_wait: fifo.quiet,
+      // each quiet repository's wait, in push order
+      lanes_each: lanes.each,
+      fifo_each: fifo.each,
       p95_ratio_fifo_over_lanes: Math.round((fifo.quiet.p95 / Math.max(lanes.quiet.p95, 0.01)) * 10) / 10,
       flood_drain_ms: { lanes: lanes.flood_drain_ms, fifo: fifo.flood_drain_ms, ratio: Math.round((lanes.flood_drain_ms / fifo.flood_drain_ms) * 100) / 100 },
       // With QUIET pushes at once, even a perfectly fair pool needs QUIET/SLOTS rounds for the last one.
