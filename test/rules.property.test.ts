@@ -110,6 +110,16 @@ describe('properties of the engine', () => {
     );
   });
 
+  it('never throws for malformed events either (fields of any type)', () => {
+    fc.assert(
+      fc.property(configArb, fc.record({ ref: fc.anything(), sha: fc.anything(), changed: fc.anything(), defaultBranch: fc.anything(), deleted: fc.anything() }), (doc, event) => {
+        const p = evaluate(compileConfig(doc), event as unknown as RefEvent);
+        for (const t of p.builds.flatMap((b) => b.tags)) expect(t).toMatch(DOCKER_TAG);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('is deterministic: same input, same output, also across compilations', () => {
     fc.assert(
       fc.property(configArb, eventArb, (doc, event) => {
