@@ -42,7 +42,7 @@ swarm_state() {
 }
 registry_up() { curl -fsS -m 5 -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
 redis_up() { [[ $(timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; }
-redis_conf() { timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get "$1" 2>/dev/null | sed -n 2p; }
+redis_conf() { { timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get "$1" 2>/dev/null || true; } | sed -n 2p; }
 base_label() { timeout 10 docker image inspect "$BASE_IMAGE" --format '{{index .Config.Labels "io.slipway.base"}}' 2>/dev/null; }
 registry_has_base() {
   curl -fsS -m 5 -o /dev/null -I -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
@@ -57,12 +57,19 @@ wait_for() {
   "$@"
 }
 
+# A process that exists and is not a zombie (exited, waiting for a parent that may never reap it).
+proc_alive() {
+  local state
+  state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
+  [[ -n $state && $state != Z && $state != X ]]
+}
+
 # A pid file written by this script names a live process of the expected program.
 ours_alive() { # ours_alive NAME PROGRAM
   local pidfile=$STATE/$1.pid pid
   [[ -f $pidfile ]] || return 1
   pid=$(cat "$pidfile" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && proc_alive "$pid" || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
 }
 started_by() { ours_alive "$@" && echo "started by services.sh, pid $(cat "$STATE/$1.pid")" || echo "not started by services.sh"; }
@@ -121,16 +128,27 @@ start_dockerd() { # start_dockerd DRIVER: 0 when the engine answers, 1 when dock
   fail "dockerd (pid $pid) did not answer within ${ENGINE_WAIT}s; see $log"
 }
 
+# The pid of a live dockerd on this machine, if any.
+running_dockerd() {
+  local pid
+  for pid in $(pgrep -x dockerd 2>/dev/null); do
+    proc_alive "$pid" && { echo "$pid"; return 0; }
+  done
+  return 0
+}
+
 up_engine() {
   if engine_up; then
     say "docker engine already running ($(started_by dockerd dockerd))"
     return
   fi
-  if pgrep -x dockerd >/dev/null; then
+  local running
+  running=$(running_dockerd)
+  if [[ -n $running ]]; then
     # Maybe still starting: give it the same bounded time before declaring it broken.
-    say "docker engine: dockerd (pid $(pgrep -x dockerd | head -1)) runs but does not answer yet; waiting"
+    say "docker engine: dockerd (pid $running) runs but does not answer yet; waiting"
     wait_for "$ENGINE_WAIT" engine_up && { say "docker engine already running (answered after waiting)"; return; }
-    fail "dockerd (pid $(pgrep -x dockerd | head -1)) runs but does not answer on ${DOCKER_HOST:-/var/run/docker.sock}; stop it or check its log"
+    fail "dockerd (pid $running) runs but does not answer on ${DOCKER_HOST:-/var/run/docker.sock}; stop it or check its log"
   fi
   [[ -z ${DOCKER_HOST:-} ]] || fail "no engine answers at DOCKER_HOST=$DOCKER_HOST; this script only starts a local dockerd"
   [[ $(id -u) == 0 ]] || fail "no Docker engine answers and starting dockerd needs root"
@@ -318,8 +336,8 @@ stop_ours() { # stop_ours NAME PROGRAM WAIT
   fi
   pid=$(cat "$STATE/$name.pid")
   kill -TERM "$pid"
-  for ((i = 0; i < limit; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-  if kill -0 "$pid" 2>/dev/null; then
+  for ((i = 0; i < limit; i++)); do proc_alive "$pid" || break; sleep 1; done
+  if proc_alive "$pid"; then
     fail "$name (pid $pid) did not stop within ${limit}s after SIGTERM"
   fi
   rm -f "$STATE/$name.pid"
