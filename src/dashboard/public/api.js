@@ -41,11 +41,17 @@ export async function api(method, path, { json, text, contentType, signal } = {}
     init.headers['Content-Type'] = contentType ?? 'text/plain';
   }
   let res;
-  try {
-    res = await fetch(path, init);
-  } catch (err) {
-    if (err?.name === 'AbortError') throw err;
-    throw new ApiError(0, null, `slipway is unreachable (${err?.message ?? err})`);
+  // Reads are retried when the request never got an answer (the browser aborts requests in
+  // flight when the machine's network changes); writes are not, since they may have landed.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      res = await fetch(path, init);
+      break;
+    } catch (err) {
+      if (err?.name === 'AbortError') throw err;
+      if (method !== 'GET' || attempt >= 3) throw new ApiError(0, null, `slipway is unreachable (${err?.message ?? err})`);
+      await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
+    }
   }
   const body = await readBody(res);
   if (!res.ok) {
@@ -78,10 +84,13 @@ export const repoPath = (repo) => repo.split('/').map(encodeURIComponent).join('
 
 /**
  * Follows a server-sent event stream until it ends or `signal` aborts; calls onEvent({event, data, id}).
+ * `lastEventId` resumes a stream after the last event seen (the server decides whether it can).
  * Resolves when the server closes the stream; rejects with ApiError on a non-2xx answer.
  */
-export async function streamEvents(path, { signal, onEvent, onOpen }) {
-  const res = await fetch(path, { headers: headers({ Accept: 'text/event-stream' }), signal, cache: 'no-store' });
+export async function streamEvents(path, { signal, onEvent, onOpen, lastEventId }) {
+  const extra = { Accept: 'text/event-stream' };
+  if (lastEventId) extra['Last-Event-ID'] = lastEventId;
+  const res = await fetch(path, { headers: headers(extra), signal, cache: 'no-store' });
   if (!res.ok) {
     const body = await readBody(res);
     if (res.status === 401) for (const fn of unauthorizedListeners) fn();

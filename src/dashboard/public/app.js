@@ -2,21 +2,19 @@
 // GET /api/events (any build or deployment change makes the page fetch the truth again).
 import { api, session, onUnauthorized, streamEvents, parseData } from './api.js';
 import { h, fill, errorBox, announce } from './dom.js';
-import { reposPage } from './pages/repos.js';
-import { buildsPage } from './pages/builds.js';
-import { buildPage } from './pages/build.js';
-import { rulesPage } from './pages/rules.js';
-import { environmentPage } from './pages/environment.js';
-import { auditPage } from './pages/audit.js';
+import { loadOrReload } from './boot.js';
 
+// Pages load when first visited: the rules editor brings the YAML parser, which the other
+// pages do not need.
+const lazy = (file, name) => () => loadOrReload(() => import(file), 'this page').then((m) => m[name]);
 const routes = [
-  [/^\/?$/, reposPage],
-  [/^\/builds$/, buildsPage],
-  [/^\/builds\/(?<id>[^/]+)$/, buildPage],
-  [/^\/rules\/new$/, rulesPage],
-  [/^\/repos\/(?<owner>[^/]+)\/(?<name>[^/]+)\/rules$/, rulesPage],
-  [/^\/repos\/(?<owner>[^/]+)\/(?<name>[^/]+)\/environments\/(?<env>[^/]+)$/, environmentPage],
-  [/^\/audit$/, auditPage],
+  [/^\/?$/, lazy('./pages/repos.js', 'reposPage')],
+  [/^\/builds$/, lazy('./pages/builds.js', 'buildsPage')],
+  [/^\/builds\/(?<id>[^/]+)$/, lazy('./pages/build.js', 'buildPage')],
+  [/^\/rules\/new$/, lazy('./pages/rules.js', 'rulesPage')],
+  [/^\/repos\/(?<owner>[^/]+)\/(?<name>[^/]+)\/rules$/, lazy('./pages/rules.js', 'rulesPage')],
+  [/^\/repos\/(?<owner>[^/]+)\/(?<name>[^/]+)\/environments\/(?<env>[^/]+)$/, lazy('./pages/environment.js', 'environmentPage')],
+  [/^\/audit$/, lazy('./pages/audit.js', 'auditPage')],
 ];
 
 const main = document.getElementById('main');
@@ -26,9 +24,9 @@ let events = null; // AbortController of the /api/events stream
 
 function currentRoute() {
   const path = decodeURI(location.hash.replace(/^#/, '').split('?')[0]);
-  for (const [re, page] of routes) {
+  for (const [re, load] of routes) {
     const m = re.exec(path);
-    if (m) return { page, params: Object.fromEntries(Object.entries(m.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)])) };
+    if (m) return { load, params: Object.fromEntries(Object.entries(m.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)])) };
   }
   return null;
 }
@@ -43,7 +41,15 @@ async function render() {
     return;
   }
   const controller = new AbortController();
-  const page = route.page({ params: route.params, ctx, signal: controller.signal });
+  current = { page: null, controller };
+  let create;
+  try {
+    create = await route.load();
+  } catch {
+    return; // loadOrReload reloads the page or says what failed
+  }
+  if (controller.signal.aborted) return;
+  const page = create({ params: route.params, ctx, signal: controller.signal });
   current = { page, controller };
   fill(main, page.element);
   document.title = `${page.title ?? 'slipway'} · slipway`;
@@ -63,9 +69,9 @@ async function refresh(page) {
 // Many events arrive in bursts (a build's state changes, then its deployment's): coalesce them.
 let refreshTimer = null;
 function scheduleRefresh(event) {
-  if (!current || current.page.onEvent?.(event) === false) return;
+  if (!current?.page || current.page.onEvent?.(event) === false) return;
   clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(() => { if (current) refresh(current.page); }, 150);
+  refreshTimer = setTimeout(() => { if (current?.page) refresh(current.page); }, 150);
 }
 
 function renderSession() {

@@ -23,29 +23,34 @@ export function buildPage({ params, ctx, signal }) {
     if (stickToBottom) log.scrollTop = log.scrollHeight;
   }
 
-  function onLogEvent({ event, data }) {
-    const value = parseData(data);
-    if (event === 'end' || event === 'done' || event === 'eof') return;
-    if (event === 'step' || value?.type === 'step' || value?.step) {
-      appendLine(`▸ ${value?.name ?? value?.step ?? value?.text ?? value}`, 'step');
+  // The server sends `event: line|step|cut` with the rendered line as data, ids for resuming,
+  // and `event: end` with the outcome when the build is over.
+  let lastId = null;
+  function onLogEvent({ event, data, id: eventId }) {
+    if (eventId) lastId = eventId;
+    if (event === 'end') {
+      const outcome = parseData(data);
+      logState.textContent = `Log complete${outcome?.status ? `: the build ${String(outcome.status).replace('_', ' ')}` : ''}.`;
       return;
     }
+    const value = parseData(data);
     const text = typeof value === 'string' ? value : value?.line ?? value?.text ?? value?.message ?? data;
-    appendLine(String(text));
+    appendLine(String(text), event === 'step' ? 'step' : event === 'cut' ? 'cut' : null);
   }
 
-  // Follows the log until the build ends; when the stream drops mid-build it starts over, so
-  // what is shown is always the log exactly as stored.
+  // Follows the log until the build ends; when the stream drops mid-build it resumes after the
+  // last line it showed (Last-Event-ID), or starts over when the server gave no ids.
   async function followLog() {
     if (following) return;
     following = true;
     let attempt = 0;
     try {
       while (!signal.aborted) {
-        fill(log);
+        if (!lastId) fill(log);
         try {
           await streamEvents(`/api/builds/${encodeURIComponent(id)}/log`, {
             signal,
+            lastEventId: lastId,
             onOpen: () => { logState.textContent = 'Following the log live.'; attempt = 0; },
             onEvent: onLogEvent,
           });

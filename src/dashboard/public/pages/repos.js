@@ -14,7 +14,8 @@ export function reposPage({ ctx, signal }) {
 
   async function card(item) {
     const repo = repoName(item);
-    const config = typeof item === 'object' && item.repository ? item : await get(`/api/repos/${repoPath(repo)}`, { signal }).catch(() => ({}));
+    // GET /api/repos answers {repo, config, …} per repository; fetch the config when a server does not.
+    const config = item?.config ?? (item?.repository ? item : await get(`/api/repos/${repoPath(repo)}`, { signal }).catch(() => ({})));
     const [builds, envs] = await Promise.all([
       get(`/api/builds?repo=${encodeURIComponent(repo)}&limit=5`, { signal }).then((b) => listOf(b, 'builds')),
       loadEnvironments(repo, config, signal),

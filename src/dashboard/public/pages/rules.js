@@ -109,8 +109,9 @@ export function rulesPage({ params, ctx, signal }) {
       renderPreview(res.body);
     } catch (err) {
       if (seq !== previewSeq || err?.name === 'AbortError') return;
-      if (err.status === 422 && err.errors.length) {
-        showProblems(err.errors);
+      if ((err.status === 422 || err.status === 400) && err.errors.length) {
+        // The preview names places inside its request body (`config.rules[0]…`); the editor holds only the config.
+        showProblems(err.errors.map((e) => ({ ...e, path: String(e.path ?? '').replace(/^config(\.|$)/, '') })));
         fill(preview, h('p', { class: 'muted' }, 'The configuration has problems; fix them to see a preview.'));
       } else {
         fill(preview, errorBox(err));
@@ -151,7 +152,7 @@ export function rulesPage({ params, ctx, signal }) {
       announce(`Saved the configuration of ${repo}`);
       if (!existing) location.hash = `#/repos/${repoPath(repo)}/rules`;
     } catch (err) {
-      if (err.status === 422 && err.errors.length) showProblems(err.errors);
+      if ((err.status === 422 || err.status === 400) && err.errors.length) showProblems(err.errors);
       else fill(saveState, errorBox(err));
     } finally {
       saveBtn.disabled = !canSave;

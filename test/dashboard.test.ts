@@ -1,0 +1,310 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DemoClient } from '../demo/api-client.js';
+import { removeDeployments } from '../demo/cleanup.js';
+import { startGitServer, type GitServer } from '../demo/git-server.js';
+import { waitFor } from '../demo/narrator.js';
+import { appFiles, SampleRepo, type Commit } from '../demo/sample-app.js';
+import { deliver, pushPayload } from '../demo/webhook.js';
+import { loadConfig } from '../src/config.js';
+import { dockerClient, startUp, type UpHandle } from '../src/main.js';
+import type { BuildRecord, DeploymentRecord } from '../src/store/records.js';
+import { freePort, startRedis, type TestRedis } from './support/redis.js';
+
+/**
+ * The dashboard in a real browser (Debian's Chromium through playwright-core) against a real
+ * slipway (`startUp`: API, dashboard, lanes, builders, deployer) on a real Redis, Docker,
+ * Swarm and registry, with source in a real git server and real signed webhooks.
+ */
+
+const REPO = 'dashboard-test/web';
+const BASE_IMAGE = '127.0.0.1:5000/slipway/busybox:latest';
+const ADMIN_TOKEN = `dash-admin-${Date.now().toString(36)}`;
+const ARTIFACTS = join(process.cwd(), 'test-artifacts');
+
+let redis: TestRedis;
+let up: UpHandle;
+let git: GitServer;
+let work: string;
+let sample: SampleRepo;
+let browser: Browser;
+let api: DemoClient;
+let ports: { staging: number; production: number };
+let v1: BuildRecord;
+/** Uncaught errors of the dashboard's scripts: every test ends with none. */
+const pageErrors: string[] = [];
+
+/** The sample app; `slow` adds a build step that takes a few seconds, so a browser can watch it run. */
+function files(version: string, slow = false): Record<string, string> {
+  const f = appFiles(BASE_IMAGE, { version, healthy: true });
+  if (slow) f.Dockerfile = f.Dockerfile!.replace('COPY www /www', 'RUN echo "compiling hello" && sleep 6 && echo "compiled hello"\nCOPY www /www');
+  return f;
+}
+
+function config() {
+  return [
+    `repository: ${REPO}`,
+    `image: 127.0.0.1:5000/${REPO}`,
+    'environments:',
+    '  staging:',
+    '    service: dashboard-test-web-staging',
+    '    replicas: 1',
+    `    ports: ["${ports.staging}:8080"]`,
+    '  production:',
+    '    service: dashboard-test-web',
+    '    replicas: 1',
+    `    ports: ["${ports.production}:8080"]`,
+    '    promote_from: staging',
+    '    protected: true',
+    'rules:',
+    '  - name: edge',
+    '    source: branch',
+    '    match: main',
+    '    tags: [edge, "{sourceref}-{sha:7}"]',
+    '    deploy: staging',
+    '',
+  ].join('\n');
+}
+
+async function push(commit: Commit): Promise<string> {
+  const res = await deliver(up.url, up.webhookSecret, 'push', pushPayload({ repo: REPO, cloneUrl: `${git.url}/${REPO}.git`, commit, pusher: 'dev' }));
+  expect(res.status).toBe(202);
+  const ids = (res.body as { builds: string[] }).builds;
+  expect(ids).toHaveLength(1);
+  return ids[0]!;
+}
+
+async function finished(id: string): Promise<BuildRecord> {
+  return waitFor(`build ${id}`, async () => {
+    const b = await api.get<BuildRecord>(`/api/builds/${id}`);
+    return ['succeeded', 'failed', 'cancelled', 'superseded'].includes(b.status) ? b : undefined;
+  }, 180_000);
+}
+
+/** Waits until `env` has a succeeded revision running `digest`. */
+async function running(env: string, digest: string): Promise<DeploymentRecord> {
+  return waitFor(`${env} to run ${digest}`, async () => {
+    const view = await api.get<{ current: DeploymentRecord | null; history: DeploymentRecord[] }>(`/api/repos/${REPO}/environments/${env}`);
+    const failed = view.history.find((d) => d.digest === digest && (d.status === 'failed' || d.status === 'rolled_back'));
+    if (failed) throw new Error(`rollout of ${digest} to ${env} ${failed.status}: ${failed.error}`);
+    return view.current?.digest === digest ? view.current : undefined;
+  }, 180_000);
+}
+
+/**
+ * Opens a URL. Chromium aborts requests in flight with ERR_NETWORK_CHANGED whenever Docker adds
+ * or removes a network interface (builders and rollouts on this machine do, all the time), so a
+ * navigation (`url`, or a reload without one) is retried; the dashboard itself retries its own loads and reads.
+ */
+async function open(page: Page, url?: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if (url) await page.goto(url);
+      else await page.reload();
+      return;
+    } catch (err) {
+      if (attempt >= 4 || !String(err).includes('ERR_NETWORK_CHANGED')) throw err;
+    }
+  }
+}
+
+async function signIn(token: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  await open(page, `${up.url}/`);
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect.poll(() => page.getByRole('heading', { name: 'Repositories', level: 1 }).isVisible()).toBe(true);
+  return page;
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `dashboard-${name}.png`), fullPage: true });
+
+beforeAll(async () => {
+  await mkdir(ARTIFACTS, { recursive: true });
+  redis = await startRedis();
+  work = await mkdtemp(join(tmpdir(), 'slipway-dashboard-'));
+  ports = { staging: await freePort(), production: await freePort() };
+  await removeDeployments(dockerClient(undefined), REPO);
+  git = await startGitServer({ root: join(work, 'git') });
+  sample = await SampleRepo.create(work, REPO);
+  const base = loadConfig({});
+  up = await startUp({ ...base, redisUrl: redis.url, port: 0, adminToken: ADMIN_TOKEN, webhookSecret: 'dashboard-test-secret', dataDir: join(work, 'slipway'), logLevel: 'warn' });
+  api = new DemoClient(up.url, ADMIN_TOKEN);
+  await api.call('PUT', `/api/repos/${REPO}`, config(), 'application/yaml');
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await up?.close();
+  await git?.close();
+  await removeDeployments(dockerClient(undefined), REPO);
+  await redis?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+}, 120_000);
+
+describe('dashboard in a real browser', () => {
+  afterEach(() => {
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('refuses a wrong token and signs in with a real one', async () => {
+    const page = await browser.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    await open(page, `${up.url}/`);
+    await page.getByLabel('API token').fill('not-a-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('not accepted');
+    expect(await page.evaluate(() => sessionStorage.getItem('slipway.token'))).toBeNull();
+
+    await page.getByLabel('API token').fill(ADMIN_TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('heading', { name: REPO }).isVisible()).toBe(true);
+    expect(await page.locator('#session').textContent()).toContain('Signed in as admin (admin)');
+    // The token lives in this tab's sessionStorage, and a reload keeps the session.
+    expect(await page.evaluate(() => sessionStorage.getItem('slipway.token'))).toBe(ADMIN_TOKEN);
+    await open(page);
+    await expect.poll(() => page.getByRole('heading', { name: REPO }).isVisible()).toBe(true);
+    await page.close();
+  });
+
+  it('previews rules while they are edited and shows problems at their line', async () => {
+    const page = await signIn(ADMIN_TOKEN);
+    await page.goto(`${up.url}/#/repos/${REPO}/rules`);
+    const preview = page.locator('#preview');
+    await expect.poll(() => preview.textContent()).toContain('main-0000000');
+
+    const editor = page.getByLabel('Configuration (YAML)');
+    const text = await editor.inputValue();
+    expect(text).toContain('{sourceref}-{sha:7}');
+    await editor.fill(text.replace('- edge', '- nightly'));
+    await expect.poll(() => preview.locator('.tag').allTextContents()).toEqual(['nightly', 'main-0000000']);
+
+    // Another ref: a tag push matches no rule, and the preview says why.
+    await page.getByLabel('Ref', { exact: true }).fill('refs/tags/v1.0.0');
+    await expect.poll(() => preview.textContent()).toContain('Nothing would be built');
+    expect(await preview.textContent()).toContain('edge');
+    await page.getByLabel('Ref', { exact: true }).fill('refs/heads/main');
+
+    // An invalid regex: the problem is listed with the line of `match`, and marked in the gutter.
+    const broken = text.replace('match: main', 'match: "/[unclosed/"');
+    await editor.fill(broken);
+    const matchLine = broken.split('\n').findIndex((l) => l.includes('match:')) + 1;
+    const problems = page.getByRole('list', { name: 'Problems' });
+    await expect.poll(() => problems.textContent()).toContain('rules[0].match');
+    expect(await problems.textContent()).toContain(`Line ${matchLine}`);
+    expect(await page.locator('.gutter .bad').allTextContents()).toEqual([`! ${matchLine}`]);
+    await shot(page, 'rules-problem');
+
+    // Saving an invalid config is refused whole and changes nothing on the server.
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => problems.textContent()).toContain(`Line ${matchLine}`);
+    expect((await api.get<{ rules: { match: string }[] }>(`/api/repos/${REPO}`)).rules[0]!.match).toBe('main');
+
+    // Fixing it clears the problems; saving stores it.
+    await editor.fill(text.replace('- edge', '- edge\n      - nightly'));
+    await expect.poll(() => page.locator('#problems-summary').textContent()).toBe('No problems.');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByText('Saved.').isVisible()).toBe(true);
+    expect((await api.get<{ rules: { tags: string[] }[] }>(`/api/repos/${REPO}`)).rules[0]!.tags).toContain('nightly');
+    await page.close();
+  });
+
+  it("streams a build's log live and shows the result without a reload", async () => {
+    const commit = await sample.commit(files('v1', true), 'hello v1');
+    const id = await push(commit);
+    const page = await signIn(ADMIN_TOKEN);
+    await page.goto(`${up.url}/#/builds/${id}`);
+    await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'same page'));
+    const status = page.locator('#build-status');
+    const log = page.locator('#log');
+    // While the build runs (its RUN step sleeps), its output already arrives line by line.
+    await expect.poll(() => log.textContent(), { timeout: 60_000 }).toMatch(/^#\d+ compiling hello$/m);
+    expect(await status.textContent()).toMatch(/queued|running/);
+    expect(await page.getByRole('button', { name: 'Cancel' }).isEnabled()).toBe(true);
+    await shot(page, 'build-running');
+
+    await expect.poll(() => status.textContent(), { timeout: 120_000 }).toContain('succeeded');
+    await expect.poll(() => log.textContent()).toContain('pushed');
+    v1 = await finished(id);
+    expect(v1.status).toBe('succeeded');
+    expect(await page.locator('#build-digest code').getAttribute('title')).toBe(v1.digest);
+    expect(await page.locator('#build-tags').textContent()).toContain(`main-${commit.sha.slice(0, 7)}`);
+    expect(await page.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
+    await expect.poll(() => page.locator('#log-state').textContent()).toContain('Log complete: the build succeeded');
+    expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBe('same page');
+    await shot(page, 'build-done');
+    await page.close();
+  }, 240_000);
+
+  it('promotes with one click after a confirmation naming both digests, and shows the new revision live', async () => {
+    await running('staging', v1.digest!);
+    // Production first runs v1 (promoted through the API), staging then gets v2 from a push.
+    const first = await api.call<DeploymentRecord>('POST', `/api/repos/${REPO}/environments/production/promote`, {});
+    expect(first.status).toBe(202);
+    await running('production', v1.digest!);
+    const v2 = await finished(await push(await sample.commit(files('v2'), 'hello v2')));
+    expect(v2.status).toBe('succeeded');
+    await running('staging', v2.digest!);
+
+    const page = await signIn(ADMIN_TOKEN);
+    await page.goto(`${up.url}/#/repos/${REPO}/environments/production`);
+    await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'same page'));
+    const revision = page.locator('#current-revision');
+    await expect.poll(() => revision.textContent()).toBe('1');
+    const promote = page.getByRole('button', { name: 'Promote', exact: true });
+    expect(await promote.isEnabled()).toBe(true);
+    await promote.click();
+
+    const dialog = page.getByRole('dialog');
+    const words = await dialog.textContent();
+    expect(words).toContain(v2.digest);
+    expect(words).toContain(`replaces ${v1.digest}`);
+    await shot(page, 'promote-confirm');
+    // Cancel changes nothing.
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    expect(await dialog.count()).toBe(0);
+    const after = await api.get<{ history: DeploymentRecord[] }>(`/api/repos/${REPO}/environments/production`);
+    expect(after.history).toHaveLength(1);
+
+    await promote.click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Promote' }).click();
+    // Live: the rollout appears, then production's revision changes, with no reload.
+    await expect.poll(() => revision.textContent(), { timeout: 180_000 }).toBe('2');
+    expect(await page.locator('#current-digest code').getAttribute('title')).toBe(v2.digest);
+    expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBe('same page');
+    const history = await api.get<{ current: DeploymentRecord }>(`/api/repos/${REPO}/environments/production`);
+    expect(history.current).toMatchObject({ revision: 2, digest: v2.digest, trigger: 'promote', by: 'admin' });
+    await shot(page, 'promoted');
+
+    // The audit log names it.
+    await page.goto(`${up.url}/#/audit`);
+    await expect.poll(() => page.locator('table').first().textContent()).toContain('promote');
+    await page.goto(`${up.url}/#/`);
+    await expect.poll(() => page.getByRole('link', { name: 'production' }).isVisible()).toBe(true);
+    await shot(page, 'repositories');
+    await page.close();
+  }, 600_000);
+
+  it('shows a viewer Promote and Roll back disabled, with the reason', async () => {
+    const { body } = await api.call<{ token: string }>('POST', '/api/tokens', { name: 'dash-viewer', role: 'viewer' });
+    const page = await signIn(body.token);
+    await page.goto(`${up.url}/#/repos/${REPO}/environments/production`);
+    const promote = page.getByRole('button', { name: 'Promote', exact: true });
+    await expect.poll(() => promote.isVisible()).toBe(true);
+    expect(await promote.isDisabled()).toBe(true);
+    expect(await page.locator('#promote-reason').textContent()).toContain('needs the deployer role; you are viewer');
+    expect(await page.getByRole('button', { name: 'Roll back' }).isDisabled()).toBe(true);
+    // The reason is the button's description for assistive technology too.
+    expect(await promote.getAttribute('aria-describedby')).toBe('promote-reason');
+    await shot(page, 'viewer');
+    await page.close();
+  });
+});
