@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deployer, DeploymentStore, repoConfigSource } from '../src/deploy/index.js';
@@ -281,18 +282,25 @@ describe('environments, promotion and rollback on Swarm', () => {
     expect(noEnv.code).toBe(2);
   }, 120_000);
 
-  it('settles a rollout whose worker stopped mid-way from the service\'s real state', async () => {
+  it('settles a rollout whose worker process was killed mid-way, from the service\'s real state', async () => {
     await stack.worker.stop();
     const res = await deploy('staging', v3.digest);
-    // Let a worker start it, then take that worker away while Swarm is still rolling.
-    const w = stack.startWorker();
+    // Another process picks the rollout up and is SIGKILLed while Swarm is still rolling.
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./deploy-support/worker-process.ts', import.meta.url)), stack.redis.url], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await eventually(async () => (await api(stack.url, 'GET', `/api/deployments/${res.body.id}`)).body.status === 'running', 60_000, 50);
-    await w.stop();
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
     expect((await api(stack.url, 'GET', `/api/deployments/${res.body.id}`)).body.status).toBe('running');
 
+    // A worker that starts now waits for the dead one's lock to expire, then settles the record.
     stack.startWorker();
     const done = await settled(stack.url, res.body.id);
-    expect(done.status).toBe('succeeded');
+    expect(done).toMatchObject({ status: 'succeeded', error: null });
     expect(await eventually(async () => (await served(STAGING_PORT)) === 'v3')).toBe(true);
+    const env = await api(stack.url, 'GET', envPath('staging'));
+    expect(env.body.current.id).toBe(res.body.id);
   }, 300_000);
 });
