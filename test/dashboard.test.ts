@@ -222,7 +222,7 @@ describe('dashboard in a real browser', () => {
     const id = await push(commit);
     const page = await signIn(ADMIN_TOKEN);
     await page.goto(`${up.url}/#/builds/${id}`);
-    await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'same page'));
+    await page.evaluate(() => ((globalThis as unknown as { marker: string }).marker = 'same page'));
     const status = page.locator('#build-status');
     const log = page.locator('#log');
     // While the build runs (its RUN step sleeps), its output already arrives line by line.
@@ -239,7 +239,7 @@ describe('dashboard in a real browser', () => {
     expect(await page.locator('#build-tags').textContent()).toContain(`main-${commit.sha.slice(0, 7)}`);
     expect(await page.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
     await expect.poll(() => page.locator('#log-state').textContent()).toContain('Log complete: the build succeeded');
-    expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBe('same page');
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: string }).marker)).toBe('same page');
     await shot(page, 'build-done');
     await page.close();
   }, 240_000);
@@ -256,7 +256,7 @@ describe('dashboard in a real browser', () => {
 
     const page = await signIn(ADMIN_TOKEN);
     await page.goto(`${up.url}/#/repos/${REPO}/environments/production`);
-    await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'same page'));
+    await page.evaluate(() => ((globalThis as unknown as { marker: string }).marker = 'same page'));
     const revision = page.locator('#current-revision');
     await expect.poll(() => revision.textContent()).toBe('1');
     const promote = page.getByRole('button', { name: 'Promote', exact: true });
@@ -279,7 +279,7 @@ describe('dashboard in a real browser', () => {
     // Live: the rollout appears, then production's revision changes, with no reload.
     await expect.poll(() => revision.textContent(), { timeout: 180_000 }).toBe('2');
     expect(await page.locator('#current-digest code').getAttribute('title')).toBe(v2.digest);
-    expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBe('same page');
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: string }).marker)).toBe('same page');
     const history = await api.get<{ current: DeploymentRecord }>(`/api/repos/${REPO}/environments/production`);
     expect(history.current).toMatchObject({ revision: 2, digest: v2.digest, trigger: 'promote', by: 'admin' });
     await shot(page, 'promoted');
