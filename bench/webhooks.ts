@@ -153,7 +153,16 @@ async function main(): Promise<void> {
         body: JSON.stringify({ repository: REPO, image: 'localhost:5000/bench/app', rules: [{ name: 'edge', source: 'branch', match: 'main', tags: ['edge', '{sourceref}-{sha:7}'] }] }),
       });
       if (put.status !== 200) throw new Error(`registering ${REPO} failed: ${put.status} ${await put.text()}`);
+      const probe = new Redis(redis.url);
+      const cpu = async () => {
+        const info = await probe.info('cpu');
+        return Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
+      };
+      const cpuBefore = await cpu();
       const b = await load(slipway.url, body, seconds, connections);
+      // How busy Redis was (100 = one core): tells whether Redis or the server was the limit.
+      const redisCpuPct = Math.round(((await cpu()) - cpuBefore) / seconds * 100);
+      probe.disconnect();
       const again = await startChild('baseline');
       const after = await load(again.url, body, seconds, connections).finally(() => stopChild(again.proc));
       const a = { rps: (before.rps + after.rps) / 2, p99: Math.max(before.p99, after.p99) };
@@ -188,6 +197,7 @@ async function main(): Promise<void> {
           p99_ms: b.p99,
           baseline_p99_ms: a.p99,
           baseline_runs_rps: [Math.round(before.rps), Math.round(after.rps)],
+          redis_cpu_pct: redisCpuPct,
           accepted: b.accepted.length,
           durable,
           missing,

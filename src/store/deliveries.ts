@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { keys } from './keys.js';
+import { LuaScript } from './script.js';
 
 /** What slipway decided about one GitHub delivery; every delivery leaves one. */
 export interface DeliveryDecision {
@@ -23,6 +24,15 @@ const CLAIM = '{"claim":true}';
 /** A claim outlives a slow decision but not a crash: GitHub's redelivery then works again. */
 const CLAIM_TTL_S = 120;
 const LIST_CAP = 1000;
+
+// KEYS: delivery key, deliveries list, heads hash ('' when the push has no head to remember)
+// ARGV: decision JSON, ttl ms, list cap, ref, sha
+const RECORD = new LuaScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+if KEYS[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[5]) end
+return 1`);
 
 /**
  * Delivery ids are the idempotency key: `claim` takes the id (SET NX) before anything is queued,
@@ -50,17 +60,10 @@ export class DeliveryStore {
   }
 
   async record(decision: DeliveryDecision): Promise<void> {
-    const json = JSON.stringify(decision);
-    const tx = this.redis
-      .multi()
-      .set(keys.delivery(decision.deliveryId), json, 'PX', this.ttlMs)
-      .lpush(keys.deliveries, json)
-      .ltrim(keys.deliveries, 0, LIST_CAP - 1);
     const { repo, ref, sha } = decision;
-    if (repo && ref && sha && !/^0+$/.test(sha)) tx.hset(keys.heads(repo), ref, sha);
-    const results = await tx.exec();
-    const failed = results?.find(([err]) => err);
-    if (!results || failed) throw failed?.[0] ?? new Error('delivery decision not stored (transaction aborted)');
+    const head = repo && ref && sha && !/^0+$/.test(sha) ? [keys.heads(repo), ref, sha] : ['', '', ''];
+    // One script (one command, so auto-pipelining batches it with other requests' commands).
+    await RECORD.run(this.redis, [keys.delivery(decision.deliveryId), keys.deliveries, head[0]!], [JSON.stringify(decision), this.ttlMs, LIST_CAP, head[1]!, head[2]!]);
   }
 
   /** The sha of the last push seen for a ref, or null. */

@@ -19,11 +19,22 @@ export function configVersion(config: unknown): string {
 
 /** Repositories and their configs, one Redis hash keyed by owner/name. */
 export class RepoStore {
+  /** The last document read per repository, so an unchanged config is not parsed per delivery. */
+  private readonly parsed = new Map<string, { raw: string; repo: StoredRepo }>();
+
   constructor(private readonly redis: Redis) {}
 
+  /** The stored repository; treat the answer as read-only (it may be shared between callers). */
   async get(repo: string): Promise<StoredRepo | null> {
-    const raw = await this.redis.hget(keys.repos, repo.toLowerCase());
-    return raw ? (JSON.parse(raw) as StoredRepo) : null;
+    const key = repo.toLowerCase();
+    const raw = await this.redis.hget(keys.repos, key);
+    if (!raw) return null;
+    const hit = this.parsed.get(key);
+    if (hit && hit.raw === raw) return hit.repo;
+    const stored = JSON.parse(raw) as StoredRepo;
+    if (this.parsed.size >= 1000) this.parsed.clear();
+    this.parsed.set(key, { raw, repo: stored });
+    return stored;
   }
 
   async list(): Promise<StoredRepo[]> {
