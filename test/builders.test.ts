@@ -182,7 +182,9 @@ describe('shared engine builds', () => {
       const log = memoryLog();
       const err = await bad.run(build, { signal: new AbortController().signal, log }).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'registry_auth', retryable: false });
-      expect((err as Error).message).toMatch(new RegExp(`registry ${reg.host} refused the push of ${reg.host}/acme/web:x: .*(unauthorized|authentication required)`));
+      expect((err as Error).message).toBe(`registry ${reg.host} refused the configured credentials for ${reg.host}/acme/web: 401 Unauthorized`);
+      // Refused before building: no build step ran.
+      expect(log.text()).not.toContain('==> build');
       expect(`${(err as Error).message}\n${log.text()}`).not.toContain('wrong-password');
       expect(await leftovers(dataDir)).toEqual([]);
 

@@ -153,6 +153,9 @@ export class DockerBuildRunner implements BuildRunner {
     const engine = await started;
     signal.throwIfAborted();
 
+    await this.registry.checkPush(build.image);
+    signal.throwIfAborted();
+
     log.step(`build ${build.context}/${build.dockerfile}`);
     const context = await packContext(src, build.context, build.dockerfile);
     const [firstTag, ...moreTags] = build.tags as [string, ...string[]];

@@ -88,6 +88,25 @@ export class RegistryClient {
     return token ? `Bearer ${token}` : undefined;
   }
 
+  /**
+   * Proves before a build that the registry takes our credentials for pushing `image`: a refusal
+   * fails the build at once (registry_auth) instead of after the build and the engine's push retries.
+   */
+  async checkPush(image: string): Promise<void> {
+    const { registry, name } = parseImage(image);
+    let res: Response;
+    try {
+      res = await this.request(registry, '/v2/', { scope: `repository:${name}:pull,push` });
+    } catch (err) {
+      throw new BuildError('push_failed', `registry ${registry} unreachable: ${String((err as Error).cause ?? (err as Error).message)}`, true);
+    }
+    await res.body?.cancel();
+    if (res.status === 401 || res.status === 403) {
+      const creds = this.opts.credentialsFor?.(registry) ? 'the configured credentials' : 'anonymous pushes';
+      throw new BuildError('registry_auth', `registry ${registry} refused ${creds} for ${image}: ${res.status} ${res.statusText || 'Unauthorized'}`);
+    }
+  }
+
   /** The manifest under a tag or digest, or null when the registry does not have it. */
   async getManifest(image: string, reference: string): Promise<Manifest | null> {
     const { registry, name } = parseImage(image);
