@@ -394,6 +394,8 @@ describe('while Redis is down', () => {
     const notReady = await api(url, 'GET', '/readyz');
     expect(notReady.status).toBe(503);
     expect(notReady.body.failed).toContain('redis');
+    // The API answers 503 too (not 500) while it cannot reach Redis.
+    expect((await api(url, 'GET', '/api/me', { token: 'slw_any' })).status).toBe(503);
     await intake.redis.restart();
     // GitHub's redelivery of the refused delivery is accepted once Redis is back, without a restart.
     const back = await eventually(async () => {

@@ -42,6 +42,12 @@ export function parseInput<T extends z.ZodType>(schema: T, input: unknown, what 
   return r.data;
 }
 
+/** ioredis refusing a command because Redis is away (the API's connection does not queue offline). */
+function redisUnavailable(err: unknown): boolean {
+  const e = err as { name?: unknown; message?: unknown };
+  return e?.name === 'MaxRetriesPerRequestError' || /enableOfflineQueue|Connection is closed|ECONNREFUSED/.test(String(e?.message ?? ''));
+}
+
 /**
  * Maps every error to api.md's shape. ApiError carries its status; errors from other parts
  * may carry a numeric `status` (4xx) and a `code`; body-parser's errors carry `type`.
@@ -82,8 +88,8 @@ export function errorHandler(log: { error(obj: object, msg: string): void }): Er
       });
       return;
     }
-    if (status === 503) {
-      res.status(503).json({ error: String(e.message ?? 'service unavailable'), code: 'unavailable', errors: [] });
+    if (status === 503 || redisUnavailable(err)) {
+      res.status(503).json({ error: `temporarily unavailable: ${String(e.message ?? 'a service is down')}`, code: 'unavailable', errors: [] });
       return;
     }
     log.error({ err }, 'request failed');
