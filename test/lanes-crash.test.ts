@@ -120,6 +120,22 @@ describe('lanes across worker processes', () => {
     expect(await terminalChanges(build.id)).toEqual([{ id: build.id, status: 'failed', tag: 'c' }]);
   });
 
+  it('a build cancelled while its worker is dead ends cancelled when taken over, without running again', async () => {
+    const a = await spawnWorker('a');
+    const build = newBuild('acme/web', { build_args: { SLEEP_MS: '60000' } });
+    await lanes.submit([build]);
+    await startedBy(build.id, 1);
+    await kill9(a);
+    expect((await lanes.cancel(build.id, 'alice')).status).toBe('running');
+    await spawnWorker('b');
+    await until(build.id, 'cancelled');
+    expect(await lanes.store.get(build.id)).toMatchObject({ status: 'cancelled', error: 'cancelled by alice' });
+    const next = newBuild('acme/web', { ref: 'refs/heads/next', build_args: { SLEEP_MS: '10' } });
+    await lanes.submit([next]);
+    await until(next.id, 'succeeded');
+    expect((await runEvents(redis)).filter((e) => e.id === build.id).map((e) => `${e.tag}:${e.event}`)).toEqual(['a:start']);
+  });
+
   it('Redis killed with SIGKILL mid-build and restarted: queued and running builds all end, each exactly once', async () => {
     await spawnWorker('a');
     const builds = ['x', 'y', 'z'].map((r) => newBuild('acme/web', { ref: `refs/heads/${r}`, build_args: { SLEEP_MS: '800' } }));
