@@ -187,14 +187,14 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     url,
     server,
     close: async () => {
-      // Finish requests in flight; cut idle keep-alives and event streams so we exit within 10 s.
+      // Finish requests in flight; end event streams and idle keep-alives so we exit within 10 s.
       const closed = new Promise<void>((ok) => server.close(() => ok()));
+      await events.close();
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), 8_000);
       await closed;
       clearTimeout(force);
       await lanes.close();
-      await events.close();
       redis.disconnect();
     },
   };

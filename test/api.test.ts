@@ -307,3 +307,20 @@ describe('events, health and metrics', () => {
     expect(update!.to).not.toBe(create!.to);
   });
 });
+
+describe('stopping serve', () => {
+  it('ends open event streams cleanly instead of holding the shutdown up', async () => {
+    const own = await startIntake();
+    const res = await fetch(`${own.url}/api/events`, { headers: { authorization: `Bearer ${ADMIN}`, accept: 'text/event-stream' } });
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes(': connected')) text += new TextDecoder().decode((await reader.read()).value);
+    const closing = own.close();
+    // A clean end of the stream (done), not a connection cut when the hard limit strikes.
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+    }
+    await closing;
+  });
+});

@@ -13,6 +13,7 @@ export type EventListener = (event: SlipwayEvent) => void;
 export class EventBus {
   private sub: Redis | undefined;
   private readonly listeners = new Set<EventListener>();
+  private readonly closers = new Set<() => void>();
 
   constructor(private readonly redis: Redis) {}
 
@@ -20,9 +21,13 @@ export class EventBus {
     await this.redis.publish(keys.events, JSON.stringify(event));
   }
 
-  /** Calls `listener` for every event from now on; answers the unsubscribe function. */
-  async subscribe(listener: EventListener): Promise<() => void> {
+  /**
+   * Calls `listener` for every event from now on, and `onClose` when the bus closes (the process
+   * stops: event streams end then instead of holding the shutdown up); answers the unsubscribe function.
+   */
+  async subscribe(listener: EventListener, onClose?: () => void): Promise<() => void> {
     this.listeners.add(listener);
+    if (onClose) this.closers.add(onClose);
     if (!this.sub) {
       const sub = this.redis.duplicate({ enableOfflineQueue: true });
       // It reconnects and resubscribes by itself; a lost connection is not an error of the caller.
@@ -34,11 +39,17 @@ export class EventBus {
       });
       await sub.subscribe(keys.events);
     }
-    return () => this.listeners.delete(listener);
+    return () => {
+      this.listeners.delete(listener);
+      if (onClose) this.closers.delete(onClose);
+    };
   }
 
   async close(): Promise<void> {
     this.listeners.clear();
+    const closers = [...this.closers];
+    this.closers.clear();
+    for (const c of closers) c();
     const sub = this.sub;
     this.sub = undefined;
     if (sub) sub.disconnect();

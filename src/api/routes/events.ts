@@ -16,8 +16,11 @@ export const eventRoutes: RouteModule = (router, { requireRole, events }) => {
     const send = (event: SlipwayEvent) => {
       res.write(`event: ${event.type}\ndata: ${JSON.stringify(event.record)}\n\n`);
     };
-    const unsubscribe = await events.subscribe(send);
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
+    const unsubscribe = await events.subscribe(send, () => {
+      clearInterval(heartbeat);
+      res.end();
+    });
     req.on('close', () => {
       clearInterval(heartbeat);
       unsubscribe();
