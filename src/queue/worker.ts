@@ -28,7 +28,11 @@ export interface LaneWorkerOptions {
   reconcileMs?: number;
   /** A picked build whose job never reached BullMQ (a dispatcher crashed) is re-added after this. Default 10 s. */
   dispatchGraceMs?: number;
-  /** A build running longer ends `failed`, `timed out after …`. Default 60 min. */
+  /**
+   * Safety net: a build running longer is aborted and ends `failed`, `timed out after …`.
+   * The runner enforces the repository's own `builder.timeout`; this only catches a runner that
+   * does not stop. Default 24 h.
+   */
   buildTimeoutMs?: number;
   /** Attempts of a build whose runner fails with a retryable error. Default 3. */
   maxAttempts?: number;
@@ -187,7 +191,7 @@ export class LaneWorker {
     this.running.set(id, { ctl, owner });
     const onWithdrawn = () => ctl.abort(new JobWithdrawn());
     bullSignal?.addEventListener('abort', onWithdrawn, { once: true });
-    const limit = this.o.buildTimeoutMs ?? 3_600_000;
+    const limit = this.o.buildTimeoutMs ?? 86_400_000;
     const timer = setTimeout(() => ctl.abort(new BuildTimeout(limit)), limit);
     const log = this.o.openLog?.(record) ?? this.defaultLog(id);
     if (claim.kind === 'resume') log.line(`slipway: resuming on worker ${this.id} after the previous worker was lost`);
