@@ -267,6 +267,15 @@ describe('lanes', () => {
     expect(softStates).toEqual(['queued', 'running', 'queued', 'running', 'queued', 'running', 'failed']);
   });
 
+  it("ends a build that outlives the lanes' time limit failed, timed out", async () => {
+    await startWorker({ buildTimeoutMs: 300 });
+    const b = newBuild('acme/web', { build_args: { SLEEP_MS: '30000' } });
+    await lanes.submit([b]);
+    await until(b.id, 'failed');
+    expect(await get(b.id)).toMatchObject({ error: 'timed out after 300 ms', digest: null });
+    expect((await runEvents(redis)).map((e) => e.event)).toEqual(['start', 'aborted']);
+  });
+
   it('on close lets a running build finish within the grace period', async () => {
     const w = await startWorker();
     const b = newBuild('acme/web', { build_args: { SLEEP_MS: '300' } });

@@ -36,8 +36,13 @@ export class BuildTimeout extends LaneError {
   readonly code = 'build_timeout';
   readonly retryable = false;
   constructor(readonly limitMs: number) {
-    super(`timed out after ${Math.round(limitMs / 1000)} s`);
+    super(`timed out after ${humanDuration(limitMs)}`);
   }
+}
+
+/** Whole seconds (`timed out after 1800 s`), milliseconds only below one second. */
+function humanDuration(ms: number): string {
+  return ms < 1_000 ? `${ms} ms` : `${Math.round(ms / 1_000)} s`;
 }
 
 /** A failure that another attempt would repeat (bad Dockerfile, failing RUN step, missing base image). */
