@@ -29,6 +29,7 @@ describe('template variables', () => {
     [{ match: '/^v(\\d+)(-beta)?$/', tags: ['{\\1}{\\2}', 'b{\\2}'] }, 'refs/tags/v7', ['7', 'b'], 0],
     [{ match: '/^v(?<ver>[0-9.]+)$/', tags: ['{<ver>}', 'v{\\1}'] }, 'refs/tags/v1.2', ['1.2', 'v1.2'], 0],
     [{ match: '/^v(?<ver>[0-9.]+)(?<pre>-.*)?$/', tags: ['{<ver>}{<pre>}'] }, 'refs/tags/v1.2', ['1.2'], 0],
+    [{ match: '/^(?<größe>.+)$/u', tags: ['s-{<größe>}'] }, 'refs/heads/xl', ['s-xl'], 0],
     [{ match: '*', tags: ['{version}', '{major}', '{minor}', '{patch}'] }, 'refs/tags/v1.2.3', ['1.2.3', '1', '2', '3'], 0],
     [{ match: '*', tags: ['{version}', 'p{prerelease}'] }, 'refs/tags/1.2.3', ['1.2.3', 'p'], 0],
     [{ match: '*', tags: ['{version}', '{prerelease}'] }, 'refs/tags/v1.2.3-rc.1', ['1.2.3-rc.1', 'rc.1'], 0],

@@ -353,9 +353,42 @@ describe('parsing YAML and JSON', () => {
     expect(() => parseConfigText(text, opts)).toThrowError(fragment);
   });
 
+  it('YAML merge keys and a byte-order mark work', () => {
+    const text = '\uFEFFrepository: acme/web\nimage: acme/web\nx-defaults: &d {source: branch, tags: [latest], cache: true}\n';
+    expect(() => loadConfig(text)).toThrowError('x-defaults: unknown key');
+    const ok = '\uFEFFrepository: acme/web\nimage: acme/web\nrules:\n  - &d {name: a, source: branch, match: main, tags: [latest], cache: true}\n  - <<: *d\n    name: b\n    match: dev\n';
+    expect(loadConfig(ok).rules!.map((r) => [r.name, r.match, r.cache])).toEqual([
+      ['a', 'main', true],
+      ['b', 'dev', true],
+    ]);
+    expect(loadConfig('\uFEFF{"repository": "acme/web", "image": "acme/web"}', { filename: 'c.json' }).repository).toBe('acme/web');
+  });
+
   it('YAML 1.2: yes/on stay strings, so they are not booleans', () => {
     expect(problems(parseConfigText('repository: acme/web\nimage: acme/web\nrules:\n - {name: r, source: branch, match: main, tags: [x], cache: yes}\n'))).toEqual([
       { path: 'rules[0].cache', message: 'must be true or false, not "yes"' },
     ]);
+  });
+});
+
+describe('previewRequest (POST /api/rules/preview)', () => {
+  it('answers the preview for a document or its text', async () => {
+    const { previewRequest } = await import('../src/rules/index.js');
+    const config = { ...base, rules: [rule] };
+    const a = previewRequest({ config, ref: 'refs/heads/main' });
+    const b = previewRequest({ config: 'repository: acme/web\nimage: localhost:5000/acme/web\nrules: [{name: r, source: branch, match: main, tags: [latest]}]\n', ref: 'main', changed: ['x'] });
+    expect(a).toEqual(b);
+    expect(a.builds[0]!.tags).toEqual(['latest']);
+  });
+
+  it('names every problem: config ones under config., then ref, sha, changed', async () => {
+    const { previewRequest } = await import('../src/rules/index.js');
+    try {
+      previewRequest({ config: { ...base, rules: [{ ...rule, match: '/(/' }] }, ref: 'refs/heads/a..b', sha: 'nope', changed: ['ok', 3], extra: 1 });
+      throw new Error('expected a RulesError');
+    } catch (err) {
+      expect((err as RulesError).problems.map((p) => p.path)).toEqual(['extra', 'config.rules[0].match', 'ref', 'sha', 'changed[1]']);
+    }
+    expect(() => previewRequest({ ref: 'refs/heads/main' })).toThrowError('config: required');
   });
 });

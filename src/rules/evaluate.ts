@@ -39,8 +39,8 @@ interface Merged {
  * The webhook path calls it on every delivery, so the loop avoids per-call closures.
  */
 export function evaluate(compiled: CompiledConfig, event: RefEvent, opts: EvaluateOptions = {}): Preview {
-  const ref = String(event.ref);
-  const sha = String(event.sha);
+  const ref = typeof event.ref === 'string' ? event.ref : '';
+  const sha = typeof event.sha === 'string' ? event.sha : '';
   const parsed = parseRef(ref);
   const webhookDefault = typeof event.defaultBranch === 'string' && event.defaultBranch !== '' ? event.defaultBranch : null;
   const rules = compiled.rules ?? [defaultRule(compiled, webhookDefault ?? compiled.config.default_branch)];
@@ -58,7 +58,7 @@ export function evaluate(compiled: CompiledConfig, event: RefEvent, opts: Evalua
   const skipped = preview.skipped;
   const skippedAt: number[] = []; // rule index of each skipped entry, to keep file order
 
-  const whole = event.deleted ? SKIP_REASONS.deleted : !validRef ? SKIP_REASONS.invalidRef : source === null ? SKIP_REASONS.otherRef : null;
+  const whole = event.deleted === true ? SKIP_REASONS.deleted : !validRef ? SKIP_REASONS.invalidRef : source === null ? SKIP_REASONS.otherRef : null;
   if (whole !== null || source === null) {
     for (const r of rules) preview.skipped.push({ rule: r.name, reason: whole ?? SKIP_REASONS.otherRef });
     return preview;

@@ -3,9 +3,11 @@ import { RulesError } from './errors.js';
 
 /**
  * YAML or JSON text → the raw document. A `.json` filename is parsed as JSON; anything else as
- * YAML 1.2 (a superset of JSON). Syntax errors, duplicate keys and multiple documents are RulesErrors.
+ * YAML 1.2 (a superset of JSON) with `<<` merge keys. Syntax errors, duplicate keys and multiple
+ * documents are RulesErrors.
  */
 export function parseConfigText(text: string, opts: { filename?: string } = {}): unknown {
+  text = text.replace(/^\uFEFF/, ''); // a byte-order mark from some editors
   if (opts.filename?.toLowerCase().endsWith('.json')) {
     try {
       return JSON.parse(text) as unknown;
@@ -13,7 +15,8 @@ export function parseConfigText(text: string, opts: { filename?: string } = {}):
       throw new RulesError([{ path: '', message: `invalid JSON: ${(err as Error).message}` }]);
     }
   }
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  // merge: `<<: *defaults` works as in CI configs people already write.
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     throw new RulesError(
       doc.errors.map((e) => {

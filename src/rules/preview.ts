@@ -77,7 +77,7 @@ export function previewRequest(body: unknown): Preview {
       compiled = compileConfig(typeof b.config === 'string' ? parseConfigText(b.config) : b.config);
     } catch (err) {
       if (!(err instanceof RulesError)) throw err;
-      for (const p of err.problems) problems.push({ path: p.path ? childPath('config', p.path).replace('config.[', 'config[') : 'config', message: p.message });
+      for (const p of err.problems) problems.push({ path: p.path ? childPath('config', p.path) : 'config', message: p.message });
     }
   }
   const req = checkInput(b, problems);

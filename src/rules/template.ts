@@ -78,7 +78,7 @@ function parseVariable(body: string): Segment | string {
   }
   const group = /^\\([1-9])$/.exec(body);
   if (group) return { kind: 'group', index: Number(group[1]) };
-  const named = /^<([A-Za-z_$][A-Za-z0-9_$]*)>$/.exec(body);
+  const named = /^<([^<>{}]+)>$/.exec(body); // whether the regex has that group is checked in validation
   if (named) return { kind: 'named', name: named[1]! };
   return `unknown variable {${body}} (known: {sourceref}, {\\1}…{\\9}, {<name>}, {sha}, {sha:N}, {version}, {major}, {minor}, {patch}, {prerelease})`;
 }
