@@ -1,4 +1,5 @@
 import express, { type Express } from 'express';
+import { registerPipelineMetrics } from '../metrics/index.js';
 import { createRequireRole } from './auth.js';
 import type { ApiDeps, RouteContext } from './deps.js';
 import { ApiError, errorHandler } from './errors.js';
@@ -23,6 +24,11 @@ export function createApi(deps: ApiDeps): Express {
     mount(router, ctx);
     app.use(router);
   }
+
+  // Lane, build and rollout metrics (src/metrics) next to the parts' own on deps.metrics.
+  registerPipelineMetrics(deps.metrics, { events: deps.events, builds: deps.builds, clock: deps.clock }).catch((err: Error) =>
+    deps.log.warn({ err: err.message }, 'pipeline metrics: not subscribed to events'),
+  );
 
   app.use((req, _res, next) => next(new ApiError(404, `no route ${req.method} ${req.path}`, 'not_found')));
   app.use(errorHandler(deps.log));

@@ -1,0 +1,99 @@
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerPipelineMetrics } from '../src/metrics/index.js';
+import { Lanes } from '../src/queue/index.js';
+import { BuildStore, EventBus, type BuildRecord, type DeploymentRecord } from '../src/store/index.js';
+import { startRedis, type TestRedis } from './support/redis.js';
+
+/**
+ * Pipeline metrics on a real Redis: lane depth and wait from builds really queued through the
+ * lanes, build and rollout outcomes from events really published on the event bus.
+ */
+
+const T0 = Date.parse('2026-01-01T10:00:00Z');
+const iso = (ms: number) => new Date(T0 + ms).toISOString();
+
+function build(id: string, repo: string, ref: string): BuildRecord {
+  return {
+    id, repo, ref, sha: 'a'.repeat(40), rules: ['edge'], tags: ['edge'], image: `127.0.0.1:5000/${repo}`,
+    status: 'queued', digest: null, error: null, queuedAt: iso(0), startedAt: null, finishedAt: null, deployments: [],
+    context: '.', dockerfile: 'Dockerfile', build_args: {}, cache: false, deploy: [], cloneUrl: null, deliveryId: null,
+    trigger: 'manual', by: 'test', supersededBy: null, warnings: [],
+  };
+}
+
+function deployment(id: string, status: DeploymentRecord['status'], tookMs: number): DeploymentRecord {
+  return {
+    id, repo: 'acme/a', environment: 'staging', revision: 1, digest: `sha256:${'b'.repeat(64)}`, image: '127.0.0.1:5000/acme/a',
+    build: null, trigger: 'build', by: 'slipway', status, startedAt: iso(0), finishedAt: status === 'running' ? null : iso(tookMs), error: null,
+  };
+}
+
+/** The value of one sample line of the Prometheus text, or undefined when it is absent. */
+function sample(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.slice(name.length + 1)) : undefined;
+}
+
+let redis: TestRedis;
+let conn: Redis;
+let events: EventBus;
+let registry: Registry;
+let now = T0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  conn = new Redis(redis.url, { maxRetriesPerRequest: null });
+  events = new EventBus(conn);
+  registry = new Registry();
+  await registerPipelineMetrics(registry, { events, builds: new BuildStore(conn), clock: () => new Date(now) });
+});
+
+afterAll(async () => {
+  await events.close();
+  conn.disconnect();
+  await redis.stop();
+});
+
+describe('pipeline metrics', () => {
+  it('reports queued builds per repository and how long the oldest has waited', async () => {
+    const lanes = new Lanes({ redis: conn, log: pino({ level: 'silent' }), clock: () => now });
+    await lanes.submit([build('a1', 'acme/a', 'refs/heads/main'), build('a2', 'acme/a', 'refs/heads/dev')]);
+    await lanes.submit([build('b1', 'acme/b', 'refs/heads/main')]);
+    now = T0 + 30_000;
+    const text = await registry.metrics();
+    expect(sample(text, 'slipway_lane_depth{repo="acme/a"}')).toBe(2);
+    expect(sample(text, 'slipway_lane_depth{repo="acme/b"}')).toBe(1);
+    expect(sample(text, 'slipway_lane_oldest_wait_seconds{repo="acme/a"}')).toBe(30);
+
+    // A lane that empties drops out of the next scrape.
+    await lanes.cancel('b1', 'test');
+    const after = await registry.metrics();
+    expect(sample(after, 'slipway_lane_depth{repo="acme/b"}')).toBeUndefined();
+    expect(sample(after, 'slipway_lane_depth{repo="acme/a"}')).toBe(2);
+  });
+
+  it('counts each build and rollout outcome once, with its wait and duration', async () => {
+    const running = { ...build('x1', 'acme/x', 'refs/heads/main'), status: 'running' as const, startedAt: iso(5_000) };
+    const done = { ...running, status: 'succeeded' as const, finishedAt: iso(17_000), digest: `sha256:${'c'.repeat(64)}` };
+    const dropped = { ...build('x2', 'acme/x', 'refs/heads/dev'), status: 'cancelled' as const, finishedAt: iso(1_000) };
+    for (const record of [running, done, done, dropped]) await events.publish({ type: 'build', record });
+    await events.publish({ type: 'deployment', record: deployment('d1', 'running', 0) });
+    await events.publish({ type: 'deployment', record: deployment('d1', 'rolled_back', 9_000) });
+    await events.publish({ type: 'deployment', record: deployment('d1', 'rolled_back', 9_000) });
+
+    await expect.poll(async () => sample(await registry.metrics(), 'slipway_rollouts_total{environment="staging",outcome="rolled_back"}')).toBe(1);
+    const text = await registry.metrics();
+    expect(sample(text, 'slipway_build_wait_seconds_count{repo="acme/x"}')).toBe(1);
+    expect(sample(text, 'slipway_build_wait_seconds_sum{repo="acme/x"}')).toBe(5);
+    expect(sample(text, 'slipway_builds_total{outcome="succeeded"}')).toBe(1);
+    expect(sample(text, 'slipway_builds_total{outcome="cancelled"}')).toBe(1);
+    expect(sample(text, 'slipway_build_duration_seconds_count{outcome="succeeded"}')).toBe(1);
+    expect(sample(text, 'slipway_build_duration_seconds_sum{outcome="succeeded"}')).toBe(12);
+    // Cancelled while queued: it never ran, so it has no duration.
+    expect(sample(text, 'slipway_build_duration_seconds_count{outcome="cancelled"}')).toBeUndefined();
+    expect(sample(text, 'slipway_rollout_duration_seconds_sum{environment="staging",outcome="rolled_back"}')).toBe(9);
+  });
+});
