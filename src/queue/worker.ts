@@ -193,7 +193,7 @@ export class LaneWorker {
     bullSignal?.addEventListener('abort', onWithdrawn, { once: true });
     const limit = this.o.buildTimeoutMs ?? 86_400_000;
     const timer = setTimeout(() => ctl.abort(new BuildTimeout(limit)), limit);
-    const log = this.o.openLog?.(record) ?? this.defaultLog(id);
+    const log = this.openLog(record);
     if (claim.kind === 'resume') log.line(`slipway: resuming on worker ${this.id} after the previous worker was lost`);
     let outcome: BuildOutcome | null = null;
     let failure: unknown = null;
@@ -310,6 +310,16 @@ export class LaneWorker {
       if (note) this.onAbortMessage(note);
     }
     await this.dispatcher.kick();
+  }
+
+  private openLog(record: BuildRecord): BuildLog {
+    try {
+      const log = this.o.openLog?.(record);
+      if (log) return log;
+    } catch (err) {
+      this.o.log.warn({ err, build: record.id }, 'could not open the build log; logging to the worker log');
+    }
+    return this.defaultLog(record.id);
   }
 
   private defaultLog(id: string): BuildLog {
