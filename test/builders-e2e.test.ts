@@ -185,4 +185,24 @@ describe('builds through a real signed webhook', () => {
     expect(await registryTags(IMAGE)).not.toContain(`main-${slow.sha.slice(0, 7)}`);
     expect((await api(serve.url, 'POST', `/api/builds/${id}/cancel`)).status).toBe(409);
   });
+
+  it('a failing Dockerfile step and builder.timeout end the record failed with a one-line reason, leaving nothing', async () => {
+    const other = `acme/e2e-fail-${run}`;
+    const doc = `repository: ${other}\nimage: ${IMAGE}\nbuilder: { isolation: shared, timeout: 3s }\nrules:\n  - { name: edge, source: branch, match: main, tags: ["fail-{sha:7}"] }\n`;
+    expect((await api(serve.url, 'PUT', `/api/repos/${other}`, { text: doc })).status).toBe(200);
+    const at = async (files: Record<string, string>) => {
+      const { sha: next } = await makeRepo(files, repoDir);
+      const payload = pushPayload({ repo: other, ref: 'refs/heads/main', sha: next });
+      (payload.repository as Record<string, unknown>).clone_url = cloneUrl;
+      const res = await deliver(serve.url, { event: 'push', payload });
+      return ended(res.body.builds[0] as string);
+    };
+    const broken = await at({ Dockerfile: `FROM ${BASE}\nRUN echo ok\nRUN echo boom && exit 3\n` });
+    expect(broken.status).toBe('failed');
+    expect(broken.error).toMatch(/^step \[3\/3\] RUN echo boom && exit 3: .*exit code: 3$/);
+    expect(broken.digest).toBeNull();
+    const slow = await at({ Dockerfile: `FROM ${BASE}\nRUN sleep 60\n` });
+    expect(slow).toMatchObject({ status: 'failed', error: 'timed out after 3 s', digest: null });
+    expect(await leftovers(dataDir)).toEqual([]);
+  });
 });

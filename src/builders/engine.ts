@@ -9,6 +9,7 @@ import {
   createLimitedCgroup,
   deleteBridge,
   kill,
+  ownerAlive,
   pidFromFile,
   removeCgroup,
   removeTree,
@@ -165,7 +166,6 @@ async function lockCache(lockPath: string): Promise<string | null> {
       return lockPath;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const { ownerAlive } = await import('./host.js');
       const holder = JSON.parse(await readFile(lockPath, 'utf8').catch(() => '{}')) as Partial<Owner>;
       if (holder.pid && holder.start !== undefined && (await ownerAlive(holder as Owner))) return null;
       await rm(lockPath, { force: true });

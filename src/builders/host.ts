@@ -1,4 +1,4 @@
-import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exec } from './exec.js';
 
@@ -30,7 +30,6 @@ export async function ownerAlive(owner: Owner): Promise<boolean> {
 
 export async function writeJson(file: string, value: unknown): Promise<void> {
   await writeFile(`${file}.tmp`, JSON.stringify(value));
-  const { rename } = await import('node:fs/promises');
   await rename(`${file}.tmp`, file);
 }
 
@@ -109,7 +108,6 @@ async function cgroupDirs(name: string): Promise<string[]> {
  */
 export async function createLimitedCgroup(name: string, limits: { memoryBytes?: number; cpus?: number }): Promise<boolean> {
   try {
-    const { mkdir } = await import('node:fs/promises');
     for (const c of LIMITED) await mkdir(path.join(CGROUP_ROOT, c, name), { recursive: true });
     if (limits.memoryBytes) {
       await writeFile(path.join(CGROUP_ROOT, 'memory', name, 'memory.limit_in_bytes'), String(limits.memoryBytes));
