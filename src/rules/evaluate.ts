@@ -36,7 +36,7 @@ interface Merged {
 /**
  * What one ref event builds under a compiled configuration. Pure and total: never throws for
  * any event (only for an unknown `opts.rule`), the same input always gives the same output.
- * The webhook path calls it on every delivery, so the loop avoids per-call closures.
+ * The webhook path calls it on every delivery, so the rule loop allocates little and compiles nothing.
  */
 export function evaluate(compiled: CompiledConfig, event: RefEvent, opts: EvaluateOptions = {}): Preview {
   const ref = typeof event.ref === 'string' ? event.ref : '';
