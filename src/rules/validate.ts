@@ -427,9 +427,10 @@ function checkRule(c: Checker, raw: unknown, p: string, environments: Record<str
   }
   c.unknownKeys(raw, p, RULE_KEYS);
   const name = c.string(raw, 'name', p, { required: true });
-  const source = has(raw, 'source') ? c.oneOf(raw, 'source', p, ['branch', 'tag'] as const, 'branch') : undefined;
+  let source: Rule['source'] | undefined;
   if (!has(raw, 'source')) c.add(`${p}.source`, 'required');
-  const sourceValid = has(raw, 'source') && (raw.source === 'branch' || raw.source === 'tag');
+  else if (raw.source === 'branch' || raw.source === 'tag') source = raw.source;
+  else c.oneOf(raw, 'source', p, ['branch', 'tag'] as const, 'branch'); // reports the problem
 
   const match = c.string(raw, 'match', p);
   let matcher: Matcher | null = null;
@@ -445,7 +446,7 @@ function checkRule(c: Checker, raw: unknown, p: string, environments: Record<str
   const semverText = c.string(raw, 'semver', p);
   let range: semver.Range | null = null;
   if (semverText !== undefined) {
-    if (sourceValid && source === 'branch') c.add(`${p}.semver`, 'semver is only for tag rules (source: tag)');
+    if (source === 'branch') c.add(`${p}.semver`, 'semver is only for tag rules (source: tag)');
     const r = compileRange(semverText);
     if (r.ok) range = r.range;
     else c.add(`${p}.semver`, r.message);
@@ -555,10 +556,10 @@ function checkRule(c: Checker, raw: unknown, p: string, environments: Record<str
     c.add(`${p}.deploy`, `unknown environment ${JSON.stringify(deploy)} (${known.length ? `environments: ${known.join(', ')}` : 'no environments are defined'})`);
   }
 
-  if (name === undefined || !sourceValid) return null;
+  if (name === undefined || source === undefined) return null;
   const rule: Rule = {
     name,
-    source: source!,
+    source,
     ...(match !== undefined ? { match } : {}),
     ...(semverText !== undefined ? { semver: semverText } : {}),
     tags: tagTexts,
