@@ -117,10 +117,16 @@ export async function eventually<T>(fn: () => Promise<T | null | undefined | fal
 
 /** Waits until a deployment has ended and answers its record. */
 export async function settled(url: string, id: string, timeoutMs = 240_000, everyMs = 250): Promise<any> {
-  return eventually(async () => {
-    const r = await api(url, 'GET', `/api/deployments/${id}`);
-    return r.status === 200 && !['pending', 'running'].includes(r.body.status) ? r.body : null;
-  }, timeoutMs, everyMs);
+  let last: unknown = null;
+  try {
+    return await eventually(async () => {
+      const r = await api(url, 'GET', `/api/deployments/${id}`);
+      last = r.body;
+      return r.status === 200 && !['pending', 'running'].includes(r.body.status) ? r.body : null;
+    }, timeoutMs, everyMs);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; deployment ${id} last seen as ${JSON.stringify(last)}`);
+  }
 }
 
 /** What the environment's published port serves now (trimmed body), or null when nothing answers. */
