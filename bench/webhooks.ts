@@ -15,6 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
@@ -94,7 +95,15 @@ async function stopChild(proc: ChildProcess): Promise<void> {
   await gone;
 }
 
+/** CPU time (user + system, µs) a child process has used so far, from /proc. */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e6; // utime, stime in clock ticks (100/s)
+}
+
 interface Load {
+  /** Server CPU per answered request (µs): robust against other load on the machine. */
+  cpuPerRequest: number;
   rps: number;
   p50: number;
   p99: number;
@@ -103,7 +112,8 @@ interface Load {
   errors: number;
 }
 
-async function load(url: string, body: string, seconds: number, connections: number): Promise<Load> {
+async function load(url: string, pid: number, body: string, seconds: number, connections: number): Promise<Load> {
+  const cpuStart = cpuMicros(pid);
   const signature = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
   const base = { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': signature, 'user-agent': 'GitHub-Hookshot/bench' };
   const accepted: string[] = [];
@@ -131,7 +141,8 @@ async function load(url: string, body: string, seconds: number, connections: num
       },
     ],
   });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, statuses, accepted, errors: result.errors + result.timeouts };
+  const answered = Object.values(statuses).reduce((a, n) => a + n, 0);
+  return { cpuPerRequest: Math.round((cpuMicros(pid) - cpuStart) / Math.max(1, answered)), rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, statuses, accepted, errors: result.errors + result.timeouts };
 }
 
 async function main(): Promise<void> {
@@ -143,7 +154,7 @@ async function main(): Promise<void> {
   try {
     // The baseline runs before and after slipway; its mean is the baseline (the machine's load drifts).
     const baseline = await startChild('baseline');
-    const before = await load(baseline.url, body, seconds, connections).finally(() => stopChild(baseline.proc));
+    const before = await load(baseline.url, baseline.proc.pid!, body, seconds, connections).finally(() => stopChild(baseline.proc));
 
     const slipway = await startChild('slipway', redis.url);
     try {
@@ -159,13 +170,13 @@ async function main(): Promise<void> {
         return Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
       };
       const cpuBefore = await cpu();
-      const b = await load(slipway.url, body, seconds, connections);
+      const b = await load(slipway.url, slipway.proc.pid!, body, seconds, connections);
       // How busy Redis was (100 = one core): tells whether Redis or the server was the limit.
       const redisCpuPct = Math.round(((await cpu()) - cpuBefore) / seconds * 100);
       probe.disconnect();
       const again = await startChild('baseline');
-      const after = await load(again.url, body, seconds, connections).finally(() => stopChild(again.proc));
-      const a = { rps: (before.rps + after.rps) / 2, p99: Math.max(before.p99, after.p99) };
+      const after = await load(again.url, again.proc.pid!, body, seconds, connections).finally(() => stopChild(again.proc));
+      const a = { rps: (before.rps + after.rps) / 2, p99: Math.max(before.p99, after.p99), cpuPerRequest: Math.round((before.cpuPerRequest + after.cpuPerRequest) / 2) };
 
       // Every delivery answered 202 has its decision and its build record in Redis.
       const r = new Redis(redis.url);
@@ -198,6 +209,10 @@ async function main(): Promise<void> {
           baseline_p99_ms: a.p99,
           baseline_runs_rps: [Math.round(before.rps), Math.round(after.rps)],
           redis_cpu_pct: redisCpuPct,
+          // Server CPU per request, and their ratio: what the throughput ratio would be on an otherwise idle machine.
+          baseline_cpu_us_per_req: a.cpuPerRequest,
+          slipway_cpu_us_per_req: b.cpuPerRequest,
+          cpu_ratio: Number((a.cpuPerRequest / b.cpuPerRequest).toFixed(3)),
           accepted: b.accepted.length,
           durable,
           missing,
