@@ -78,6 +78,15 @@ describe('match: exact, glob, regex', () => {
     ['!main', 'develop', true],
     ['!main', 'main', false],
     ['*(a|b)', 'abba', true],
+    ['**', 'a/b/c', true],
+    ['feature/**', 'feature/a/b', true],
+    ['*/*', 'main', false],
+    ['*/*', 'a/b', true],
+    ['[!a]*', 'bcd', true],
+    ['[!a]*', 'abc', false],
+    ['release-{1..3}', 'release-2', true],
+    ['release-{1..3}', 'release-4', false],
+    ['@(main|dev)', 'main', false], // no glob character: an exact name
     // none of * ? [ ] { } ! : an exact name, even with other pattern characters
     ['+(a|b)', 'abba', false],
     ['+(a|b)', '+(a|b)', true],
