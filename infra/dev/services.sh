@@ -23,9 +23,11 @@ BASE_REMOTE=$REGISTRY_ADDR/slipway/busybox:latest
 APPLETS="sh ash httpd nc wget sleep cat echo ls mkdir cp rm mv env sed grep date true false test [ \
 printf head tail wc sort tr cut id hostname ps kill chmod ln touch tee pwd uname expr seq timeout nslookup"
 BASE_LABEL="busybox-static/$(printf '%s' "$APPLETS" | md5sum | cut -c1-12)"
-# Debian packages and a command each one provides (checked to decide what to install).
+# Debian packages and a command each one provides (checked to decide what to install); chromium is
+# the browser of the dashboard tests (playwright-core drives /usr/bin/chromium).
 PACKAGES="redis-server:redis-server redis-tools:redis-cli docker.io:dockerd docker-registry:docker-registry \
-busybox-static:busybox git:git haproxy:haproxy iptables:iptables curl:curl procps:pgrep util-linux:flock"
+busybox-static:busybox git:git haproxy:haproxy iptables:iptables curl:curl procps:pgrep util-linux:flock \
+chromium:chromium"
 
 ENGINE_WAIT=60 REGISTRY_WAIT=20 REDIS_WAIT=20
 
