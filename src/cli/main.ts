@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { registerRulesCommands } from './rules.js';
 import { registerServerCommands } from './server.js';
 import { registerClientCommands } from './client.js';
@@ -20,7 +20,11 @@ registerLogsCommands(program);
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  const code = (err as { exitCode?: number }).exitCode;
-  // commander signals --help/--version with exit code 0 and usage errors with 1; usage errors are 2 here.
-  process.exit(code === 0 ? 0 : 2);
+  if (err instanceof CommanderError) {
+    // commander signals --help/--version with exit code 0 and usage errors with 1; usage errors are 2 here.
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  // Anything else is a failed operation: say what went wrong instead of a bare exit code.
+  process.stderr.write(`slipway: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
 }
