@@ -117,9 +117,12 @@ async function signIn(token: string): Promise<Page> {
   await open(page, `${up.url}/`);
   await page.getByLabel('API token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect.poll(() => page.getByRole('heading', { name: 'Repositories', level: 1 }).isVisible()).toBe(true);
+  await eventually(() => page.getByRole('heading', { name: 'Repositories', level: 1 }).isVisible()).toBe(true);
   return page;
 }
+
+/** Polls until the assertion holds: pages load and update asynchronously (vitest's default is 1 s). */
+const eventually = <T>(probe: () => Promise<T> | T, timeout = 30_000) => expect.poll(probe, { timeout, interval: 100 });
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `dashboard-${name}.png`), fullPage: true });
 
@@ -161,17 +164,17 @@ describe('dashboard in a real browser', () => {
     await open(page, `${up.url}/`);
     await page.getByLabel('API token').fill('not-a-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('not accepted');
+    await eventually(() => page.getByRole('alert').textContent()).toContain('not accepted');
     expect(await page.evaluate(() => sessionStorage.getItem('slipway.token'))).toBeNull();
 
     await page.getByLabel('API token').fill(ADMIN_TOKEN);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect.poll(() => page.getByRole('heading', { name: REPO }).isVisible()).toBe(true);
+    await eventually(() => page.getByRole('heading', { name: REPO }).isVisible()).toBe(true);
     expect(await page.locator('#session').textContent()).toContain('Signed in as admin (admin)');
     // The token lives in this tab's sessionStorage, and a reload keeps the session.
     expect(await page.evaluate(() => sessionStorage.getItem('slipway.token'))).toBe(ADMIN_TOKEN);
     await open(page);
-    await expect.poll(() => page.getByRole('heading', { name: REPO }).isVisible()).toBe(true);
+    await eventually(() => page.getByRole('heading', { name: REPO }).isVisible()).toBe(true);
     await page.close();
   });
 
@@ -179,17 +182,17 @@ describe('dashboard in a real browser', () => {
     const page = await signIn(ADMIN_TOKEN);
     await page.goto(`${up.url}/#/repos/${REPO}/rules`);
     const preview = page.locator('#preview');
-    await expect.poll(() => preview.textContent()).toContain('main-0000000');
+    await eventually(() => preview.textContent()).toContain('main-0000000');
 
     const editor = page.getByLabel('Configuration (YAML)');
     const text = await editor.inputValue();
     expect(text).toContain('{sourceref}-{sha:7}');
     await editor.fill(text.replace('- edge', '- nightly'));
-    await expect.poll(() => preview.locator('.tag').allTextContents()).toEqual(['nightly', 'main-0000000']);
+    await eventually(() => preview.locator('.tag').allTextContents()).toEqual(['nightly', 'main-0000000']);
 
     // Another ref: a tag push matches no rule, and the preview says why.
     await page.getByLabel('Ref', { exact: true }).fill('refs/tags/v1.0.0');
-    await expect.poll(() => preview.textContent()).toContain('Nothing would be built');
+    await eventually(() => preview.textContent()).toContain('Nothing would be built');
     expect(await preview.textContent()).toContain('edge');
     await page.getByLabel('Ref', { exact: true }).fill('refs/heads/main');
 
@@ -198,21 +201,21 @@ describe('dashboard in a real browser', () => {
     await editor.fill(broken);
     const matchLine = broken.split('\n').findIndex((l) => l.includes('match:')) + 1;
     const problems = page.getByRole('list', { name: 'Problems' });
-    await expect.poll(() => problems.textContent()).toContain('rules[0].match');
+    await eventually(() => problems.textContent()).toContain('rules[0].match');
     expect(await problems.textContent()).toContain(`Line ${matchLine}`);
     expect(await page.locator('.gutter .bad').allTextContents()).toEqual([`! ${matchLine}`]);
     await shot(page, 'rules-problem');
 
     // Saving an invalid config is refused whole and changes nothing on the server.
     await page.getByRole('button', { name: 'Save' }).click();
-    await expect.poll(() => problems.textContent()).toContain(`Line ${matchLine}`);
+    await eventually(() => problems.textContent()).toContain(`Line ${matchLine}`);
     expect((await api.get<{ rules: { match: string }[] }>(`/api/repos/${REPO}`)).rules[0]!.match).toBe('main');
 
     // Fixing it clears the problems; saving stores it.
     await editor.fill(text.replace('- edge', '- edge\n      - nightly'));
-    await expect.poll(() => page.locator('#problems-summary').textContent()).toBe('No problems.');
+    await eventually(() => page.locator('#problems-summary').textContent()).toBe('No problems.');
     await page.getByRole('button', { name: 'Save' }).click();
-    await expect.poll(() => page.getByText('Saved.').isVisible()).toBe(true);
+    await eventually(() => page.getByText('Saved.').isVisible()).toBe(true);
     expect((await api.get<{ rules: { tags: string[] }[] }>(`/api/repos/${REPO}`)).rules[0]!.tags).toContain('nightly');
     await page.close();
   });
@@ -226,19 +229,19 @@ describe('dashboard in a real browser', () => {
     const status = page.locator('#build-status');
     const log = page.locator('#log');
     // While the build runs (its RUN step sleeps), its output already arrives line by line.
-    await expect.poll(() => log.textContent(), { timeout: 60_000 }).toMatch(/^#\d+ compiling hello$/m);
+    await eventually(() => log.textContent(), 60_000).toMatch(/^#\d+ compiling hello$/m);
     expect(await status.textContent()).toMatch(/queued|running/);
     expect(await page.getByRole('button', { name: 'Cancel' }).isEnabled()).toBe(true);
     await shot(page, 'build-running');
 
-    await expect.poll(() => status.textContent(), { timeout: 120_000 }).toContain('succeeded');
-    await expect.poll(() => log.textContent()).toContain('pushed');
+    await eventually(() => status.textContent(), 120_000).toContain('succeeded');
+    await eventually(() => log.textContent()).toContain('pushed');
     v1 = await finished(id);
     expect(v1.status).toBe('succeeded');
     expect(await page.locator('#build-digest code').getAttribute('title')).toBe(v1.digest);
     expect(await page.locator('#build-tags').textContent()).toContain(`main-${commit.sha.slice(0, 7)}`);
     expect(await page.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
-    await expect.poll(() => page.locator('#log-state').textContent()).toContain('Log complete: the build succeeded');
+    await eventually(() => page.locator('#log-state').textContent()).toContain('Log complete: the build succeeded');
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: string }).marker)).toBe('same page');
     await shot(page, 'build-done');
     await page.close();
@@ -258,7 +261,7 @@ describe('dashboard in a real browser', () => {
     await page.goto(`${up.url}/#/repos/${REPO}/environments/production`);
     await page.evaluate(() => ((globalThis as unknown as { marker: string }).marker = 'same page'));
     const revision = page.locator('#current-revision');
-    await expect.poll(() => revision.textContent()).toBe('1');
+    await eventually(() => revision.textContent()).toBe('1');
     const promote = page.getByRole('button', { name: 'Promote', exact: true });
     expect(await promote.isEnabled()).toBe(true);
     await promote.click();
@@ -276,19 +279,28 @@ describe('dashboard in a real browser', () => {
 
     await promote.click();
     await page.getByRole('dialog').getByRole('button', { name: 'Promote' }).click();
-    // Live: the rollout appears, then production's revision changes, with no reload.
-    await expect.poll(() => revision.textContent(), { timeout: 180_000 }).toBe('2');
+    // The rollout runs to its end (a failed one names its reason here)…
+    const promoted = await running('production', v2.digest!);
+    expect(promoted.revision).toBe(2);
+    // …and the page shows production's new revision live, with no reload.
+    await eventually(() => revision.textContent()).toBe('2');
     expect(await page.locator('#current-digest code').getAttribute('title')).toBe(v2.digest);
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: string }).marker)).toBe('same page');
     const history = await api.get<{ current: DeploymentRecord }>(`/api/repos/${REPO}/environments/production`);
     expect(history.current).toMatchObject({ revision: 2, digest: v2.digest, trigger: 'promote', by: 'admin' });
     await shot(page, 'promoted');
 
+    // /metrics counted what happened (src/metrics, wired into the API).
+    const metrics = await (await fetch(`${up.url}/metrics`)).text();
+    expect(metrics).toMatch(/^slipway_builds_total\{outcome="succeeded"\} [1-9]/m);
+    expect(metrics).toMatch(/^slipway_rollouts_total\{environment="production",outcome="succeeded"\} 2$/m);
+    expect(metrics).toMatch(/^slipway_build_duration_seconds_count\{outcome="succeeded"\} [1-9]/m);
+
     // The audit log names it.
     await page.goto(`${up.url}/#/audit`);
-    await expect.poll(() => page.locator('table').first().textContent()).toContain('promote');
+    await eventually(() => page.locator('table').first().textContent()).toContain('promote');
     await page.goto(`${up.url}/#/`);
-    await expect.poll(() => page.getByRole('link', { name: 'production' }).isVisible()).toBe(true);
+    await eventually(() => page.getByRole('link', { name: 'production' }).isVisible()).toBe(true);
     await shot(page, 'repositories');
     await page.close();
   }, 600_000);
@@ -298,7 +310,7 @@ describe('dashboard in a real browser', () => {
     const page = await signIn(body.token);
     await page.goto(`${up.url}/#/repos/${REPO}/environments/production`);
     const promote = page.getByRole('button', { name: 'Promote', exact: true });
-    await expect.poll(() => promote.isVisible()).toBe(true);
+    await eventually(() => promote.isVisible()).toBe(true);
     expect(await promote.isDisabled()).toBe(true);
     expect(await page.locator('#promote-reason').textContent()).toContain('needs the deployer role; you are viewer');
     expect(await page.getByRole('button', { name: 'Roll back' }).isDisabled()).toBe(true);

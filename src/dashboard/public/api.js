@@ -87,10 +87,29 @@ export const repoPath = (repo) => repo.split('/').map(encodeURIComponent).join('
  * `lastEventId` resumes a stream after the last event seen (the server decides whether it can).
  * Resolves when the server closes the stream; rejects with ApiError on a non-2xx answer.
  */
-export async function streamEvents(path, { signal, onEvent, onOpen, lastEventId }) {
+export async function streamEvents(path, { signal, onEvent, onOpen, lastEventId, idleMs = 40_000 }) {
   const extra = { Accept: 'text/event-stream' };
   if (lastEventId) extra['Last-Event-ID'] = lastEventId;
-  const res = await fetch(path, { headers: headers(extra), signal, cache: 'no-store' });
+  // slipway's streams send a heartbeat every 15 s: a stream silent for longer is dead even when
+  // the connection looks open (a dropped network path), so it is ended and the caller reconnects.
+  const own = new AbortController();
+  const stop = () => own.abort();
+  signal?.addEventListener('abort', stop, { once: true });
+  let idle = setTimeout(stop, idleMs);
+  const alive = () => { clearTimeout(idle); idle = setTimeout(stop, idleMs); };
+  try {
+    await readStream(path, { headers: headers(extra), signal: own.signal, onEvent, onOpen, alive });
+  } catch (err) {
+    if (signal?.aborted || !own.signal.aborted) throw err;
+    // Ended for silence: resolve like a closed stream, so the caller reconnects.
+  } finally {
+    clearTimeout(idle);
+    signal?.removeEventListener('abort', stop);
+  }
+}
+
+async function readStream(path, { headers: hdrs, signal, onEvent, onOpen, alive }) {
+  const res = await fetch(path, { headers: hdrs, signal, cache: 'no-store' });
   if (!res.ok) {
     const body = await readBody(res);
     if (res.status === 401) for (const fn of unauthorizedListeners) fn();
@@ -107,6 +126,7 @@ export async function streamEvents(path, { signal, onEvent, onOpen, lastEventId 
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
+    alive();
     buffer += value;
     let nl;
     // Lines end in \n, \r\n or \r (the SSE grammar); an empty line dispatches the event.

@@ -14,6 +14,8 @@ export function buildPage({ params, ctx, signal }) {
     h('h2', { id: 'log-title' }, 'Log'), logState, log);
   let build = null;
   let following = false;
+  let recheck = null;
+  signal.addEventListener('abort', () => clearTimeout(recheck));
   let stickToBottom = true;
   log.addEventListener('scroll', () => { stickToBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4; });
 
@@ -122,6 +124,9 @@ export function buildPage({ params, ctx, signal }) {
       build = await get(`/api/builds/${encodeURIComponent(id)}`, { signal });
       renderSummary();
       followLog();
+      // While the build is active, also check every few seconds (events make it prompt, this certain).
+      clearTimeout(recheck);
+      if (ACTIVE_BUILD.has(build.status) && !signal.aborted) recheck = setTimeout(() => this.refresh().catch(() => {}), 5000);
     },
   };
 }

@@ -16,6 +16,7 @@ export function environmentPage({ params, ctx, signal }) {
     feedback, content);
   const buildById = buildCache(signal);
   let busy = false; // a request of ours is in flight
+  let activeRollout = false;
 
   /** The role this environment asks for to deploy, promote or roll back. */
   const neededRole = (envConfig) => (envConfig?.protected ? 'deployer' : 'developer');
@@ -53,6 +54,7 @@ export function environmentPage({ params, ctx, signal }) {
     const builds = listOf(await get(`/api/builds?repo=${encodeURIComponent(repo)}&limit=50`, { signal }).catch(() => []), 'builds');
     const current = env.current;
     const rolling = history.find((d) => ACTIVE_ROLLOUT.has(d.status));
+    activeRollout = !!rolling;
     const role = neededRole(envConfig);
     const roleOk = hasRole(ctx.me, role);
     const currentTags = await tagsOf(current, builds, buildById);
@@ -138,12 +140,18 @@ export function environmentPage({ params, ctx, signal }) {
         'No task reported yet.'));
   }
 
+  // While a rollout runs, the page also checks every few seconds: live events make it prompt,
+  // this makes it certain.
+  let recheck = null;
+  signal.addEventListener('abort', () => clearTimeout(recheck));
   const page = {
     title: `${envName} of ${repo}`,
     element,
     async refresh() {
       const parts = await render();
       fill(content, ...parts.filter(Boolean));
+      clearTimeout(recheck);
+      if (activeRollout && !signal.aborted) recheck = setTimeout(() => page.refresh().catch(() => {}), 5000);
     },
     showError(err) { fill(content, errorBox(err)); },
   };
