@@ -4,7 +4,8 @@ import { Counter, type Registry } from 'prom-client';
 import type { BuildRecord, DeliveryDecision, DeliveryStore } from '../store/index.js';
 import type { Decide } from './decide.js';
 import { WebhookError } from './errors.js';
-import { PushPayload, sourceEventFromPush } from './source-event.js';
+import { readDelivery, type Delivery } from './read.js';
+import { sourceEventFromPush } from './source-event.js';
 import type { Verify } from './verify.js';
 
 export interface WebhookRequest {
@@ -38,38 +39,6 @@ const IGNORED_EVENTS: Record<string, string> = {
   pull_request: 'pull_request events build nothing (rules build branches and tags)',
 };
 
-const DELIVERY_ID = /^[A-Za-z0-9._-]{1,128}$/;
-
-function header(h: IncomingHttpHeaders, name: string): string | undefined {
-  const v = h[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-/** The JSON text of a delivery: GitHub sends it as is, or form-encoded in `payload=`. */
-function payloadText(contentType: string | undefined, raw: string): string {
-  const type = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
-  if (type === 'application/json') return raw;
-  if (type === 'application/x-www-form-urlencoded') {
-    const payload = new URLSearchParams(raw).get('payload');
-    if (payload === null) throw new WebhookError(400, 'malformed body: form-encoded delivery without a payload= field', 'malformed');
-    return payload;
-  }
-  throw new WebhookError(415, `unsupported Content-Type ${type}: GitHub sends application/json or application/x-www-form-urlencoded`, 'unsupported_media_type');
-}
-
-function parseJson(text: string): Record<string, unknown> {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (err) {
-    throw new WebhookError(400, `malformed JSON body: ${(err as Error).message}`, 'malformed');
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new WebhookError(400, 'malformed body: the payload must be a JSON object', 'malformed');
-  }
-  return body as Record<string, unknown>;
-}
-
 /**
  * Verify, dedupe, normalise, decide, enqueue: one delivery in, one answer out.
  * The 202 is sent only after the build records and their jobs are in Redis; any failure of
@@ -90,36 +59,14 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
   };
 
   return async ({ headers, body }) => {
-    let deliveryId: string;
-    let event: string;
-    let payload: Record<string, unknown>;
+    let delivery: Delivery;
     try {
-      const signature = header(headers, 'x-hub-signature-256');
-      if (!signature) throw new WebhookError(401, 'missing X-Hub-Signature-256 header: set the webhook secret in GitHub', 'unsigned');
-      const raw = body.toString('utf8');
-      if (!(await o.verify(raw, signature))) {
-        throw new WebhookError(401, 'X-Hub-Signature-256 does not match: check the webhook secret', 'bad_signature');
-      }
-      event = header(headers, 'x-github-event') ?? '';
-      if (!event) throw new WebhookError(400, 'missing X-GitHub-Event header', 'missing_header');
-      deliveryId = header(headers, 'x-github-delivery') ?? '';
-      if (!deliveryId) throw new WebhookError(400, 'missing X-GitHub-Delivery header', 'missing_header');
-      if (!DELIVERY_ID.test(deliveryId)) throw new WebhookError(400, 'malformed X-GitHub-Delivery header', 'malformed');
-      payload = parseJson(payloadText(header(headers, 'content-type'), raw));
+      delivery = await readDelivery(headers, body, o.verify);
     } catch (err) {
       if (err instanceof WebhookError) return refuse(err);
       throw err;
     }
-
-    let push: PushPayload | undefined;
-    if (event === 'push') {
-      const parsed = PushPayload.safeParse(payload);
-      if (!parsed.success) {
-        const where = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-        return refuse(new WebhookError(400, `malformed push payload: ${where}`, 'malformed'));
-      }
-      push = parsed.data;
-    }
+    const { deliveryId, event, payload, push } = delivery;
 
     const at = o.clock();
     let claimed = false;
@@ -164,26 +111,21 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
         record.ignored = decision.ignored;
         answer = { status: 202, body: { deliveryId, builds: [], ignored: record.ignored } };
       } else {
-        let superseded: string[] = [];
+        record.outcome = 'accepted';
+        record.builds = decision.builds.map((b) => b.id);
+        record.matched = decision.builds.map((b) => ({ rules: b.rules, tags: b.tags }));
         try {
-          if (decision.builds.length) ({ superseded } = await o.enqueue(decision.builds, decision.lane));
+          if (decision.builds.length) record.superseded = (await o.enqueue(decision.builds, decision.lane)).superseded;
         } catch (err) {
           if ((err as { code?: unknown }).code !== 'duplicate_build') throw err;
           // Queued by an earlier attempt that died before recording its decision: record it now.
-          record.outcome = 'accepted';
-          record.builds = decision.builds.map((b) => b.id);
-          record.matched = decision.builds.map((b) => ({ rules: b.rules, tags: b.tags }));
           await o.deliveries.record(record);
           outcomes.inc({ outcome: 'duplicate' });
           return { status: 200, body: { deliveryId, duplicate: true } };
         }
-        record.outcome = 'accepted';
-        record.builds = decision.builds.map((b) => b.id);
-        record.matched = decision.builds.map((b) => ({ rules: b.rules, tags: b.tags }));
-        record.superseded = superseded;
         answer = {
           status: 202,
-          body: { deliveryId, builds: record.builds, skipped: record.skipped, warnings: record.warnings, superseded },
+          body: { deliveryId, builds: record.builds, skipped: record.skipped, warnings: record.warnings, superseded: record.superseded },
         };
       }
       try {
