@@ -74,7 +74,12 @@ export class DockerBuildRunner implements BuildRunner {
   }
 
   async run(build: BuildRecord, ctx: { signal: AbortSignal; log: BuildLog }): Promise<BuildOutcome> {
-    const settings: RepoBuildSettings = { ...DEFAULTS, ...this.opts.defaults, ...((await this.opts.settingsFor?.(build.repo)) ?? {}) };
+    let settings: RepoBuildSettings;
+    try {
+      settings = { ...DEFAULTS, ...this.opts.defaults, ...((await this.opts.settingsFor?.(build.repo)) ?? {}) };
+    } catch (err) {
+      throw this.failure(err, ctx.signal);
+    }
     const ac = new AbortController();
     const onAbort = () => ac.abort(ctx.signal.reason);
     if (ctx.signal.aborted) onAbort();

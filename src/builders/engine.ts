@@ -55,7 +55,6 @@ export interface DedicatedEngineOptions {
   log: (line: string) => void;
 }
 
-
 /** The exec root is where the dockerd's command line proves which slot it belongs to. */
 export const execRootOf = (slot: string) => path.join(slot, 'e');
 
