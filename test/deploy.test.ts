@@ -28,6 +28,15 @@ const CONFIG = {
       ports: [`${STAGING_PORT}:8080`],
       update: { delay: '0s', monitor: '2s' },
     },
+    qa: {
+      service: 'slipway-test-qa',
+      replicas: 1,
+      ports: ['18087:8080'],
+      // Failed checks inside the start period do not count: a task that never turns healthy stays `starting`,
+      // and Swarm waits for it forever. slipway's own deadline (short for qa in this suite) ends that.
+      health: { cmd: ['CMD-SHELL', 'echo | nc 127.0.0.1 8080 >/dev/null'], interval: '1s', retries: 2, start_period: '10m' },
+      update: { delay: '0s', monitor: '1s' },
+    },
     production: {
       service: 'slipway-test-production',
       replicas: 4,
@@ -53,7 +62,7 @@ async function deploy(env: string, digest: string, token = deployer) {
 
 beforeAll(async () => {
   [v1, v2, v3, bad] = await Promise.all([buildTestImage('v1'), buildTestImage('v2'), buildTestImage('v3'), buildTestImage('bad', { broken: true })]);
-  stack = await startDeployStack();
+  stack = await startDeployStack({ deadlineMs: (c) => (c.service === 'slipway-test-qa' ? 10_000 : 300_000) });
   await removeDeployObjects(stack.docker, REPO);
   const put = await api(stack.url, 'PUT', `/api/repos/${REPO}`, { json: CONFIG });
   expect(put.status, JSON.stringify(put.body)).toBe(200);
@@ -82,7 +91,7 @@ describe('environments, promotion and rollback on Swarm', () => {
     const badDigest = await deploy('staging', 'sha256:nope');
     expect(badDigest.status).toBe(400);
     expect(badDigest.body.errors[0].path).toBe('digest');
-    const unknownEnv = await deploy('qa', v1.digest);
+    const unknownEnv = await deploy('nowhere', v1.digest);
     expect(unknownEnv.status).toBe(404);
 
     // Nothing was recorded by the refused requests.
@@ -91,6 +100,11 @@ describe('environments, promotion and rollback on Swarm', () => {
   });
 
   it('deploys a digest to staging, which then serves it over its published port; promote waits for it', async () => {
+    const seen: { id: string; status: string }[] = [];
+    const bus = new EventBus(stack.client);
+    await bus.subscribe((e) => {
+      if (e.type === 'deployment') seen.push({ id: e.record.id, status: e.record.status });
+    });
     const res = await deploy('staging', v1.digest, developer);
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ repo: REPO, environment: 'staging', revision: 1, digest: v1.digest, image: TEST_REPOSITORY, trigger: 'manual', by: 'dev-dora', status: 'pending' });
@@ -115,7 +129,29 @@ describe('environments, promotion and rollback on Swarm', () => {
     const env = await api(stack.url, 'GET', envPath('staging'));
     expect(env.body.current.id).toBe(res.body.id);
     expect(env.body.history.map((d: { id: string }) => d.id)).toEqual([res.body.id]);
+    // State changes went out on the event bus (what GET /api/events streams).
+    await eventually(async () => seen.some((e) => e.status === 'succeeded'), 10_000, 50);
+    expect(seen).toEqual([
+      { id: res.body.id, status: 'pending' },
+      { id: res.body.id, status: 'running' },
+      { id: res.body.id, status: 'succeeded' },
+    ]);
+    await bus.close();
   });
+
+  it('ends a rollout that Swarm would wait on forever at slipway\'s deadline, rolling the service back', async () => {
+    const first = await deploy('qa', v1.digest);
+    expect(await settled(stack.url, first.body.id)).toMatchObject({ status: 'succeeded' });
+    const stuck = await deploy('qa', bad.digest);
+    const done = await settled(stack.url, stuck.body.id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatch(/^rollout did not finish before slipway's deadline; slipway rolled the service back/);
+    const svc = await stack.docker.getService('slipway-test-qa').inspect();
+    expect(svc.Spec.TaskTemplate.ContainerSpec.Image).toBe(`${TEST_REPOSITORY}@${v1.digest}`);
+    expect(await eventually(async () => (await served(18087)) === 'v1')).toBe(true);
+    const qa = await api(stack.url, 'GET', envPath('qa'));
+    expect(qa.body.current.id).toBe(first.body.id);
+  }, 120_000);
 
   it('promotes staging\'s digest to production (creating it), and a second promote is a no-op 200', async () => {
     const res = await api(stack.url, 'POST', `${envPath('production')}/promote`, { token: deployer });

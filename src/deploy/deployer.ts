@@ -252,7 +252,7 @@ export class Deployer {
     }
     for (const id of await this.store.activeIds()) {
       const r = await this.store.get(id);
-      if (r && r.repo === key.repo && r.environment === key.environment && r.status === 'running') return r;
+      if (r && r.repo === key.repo && r.environment === key.environment && (r.status === 'running' || r.status === 'pending')) return r;
     }
     return null;
   }

@@ -86,15 +86,19 @@ export class DeploymentStore {
     return typeof replaced === 'string' ? replaced : null;
   }
 
-  /** Takes the environment's queued request, if any; an empty queue entry is dropped in the same step. */
+  /**
+   * Takes the environment's queued request, if any, and makes it active in the same step (so it is never
+   * invisible between queued and running); an empty queue entry is dropped.
+   */
   async takePending(env: string): Promise<string | null> {
     const id = await this.redis.eval(
       `local id = redis.call('GETDEL', KEYS[1])
-       if not id then redis.call('SREM', KEYS[2], ARGV[1]) end
+       if id then redis.call('SADD', KEYS[3], id) else redis.call('SREM', KEYS[2], ARGV[1]) end
        return id`,
-      2,
+      3,
       this.k('deploy', 'pending', env),
       this.k('deploy', 'queue'),
+      this.k('deploy', 'active'),
       env,
     );
     return typeof id === 'string' ? id : null;
@@ -108,8 +112,8 @@ export class DeploymentStore {
     return this.redis.smembers(this.k('deploy', 'queue'));
   }
 
-  async markActive(id: string): Promise<void> {
-    await this.redis.sadd(this.k('deploy', 'active'), id);
+  async dropActive(id: string): Promise<void> {
+    await this.redis.srem(this.k('deploy', 'active'), id);
   }
 
   async activeIds(): Promise<string[]> {

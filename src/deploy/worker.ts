@@ -74,11 +74,15 @@ export class DeployWorker {
     // Orphans first: a rollout left running must settle before the environment takes the next one.
     for (const id of await store.activeIds()) {
       const record = await store.get(id);
-      if (!record) continue;
+      if (!record || (record.status !== 'pending' && record.status !== 'running')) {
+        await store.dropActive(id);
+        continue;
+      }
       const env = store.envKey(record);
       if (this.running.has(env) || this.abort.signal.aborted) continue;
       if (!(await store.lock(env, this.owner, this.lockTtlMs))) continue;
-      this.spawn(env, () => this.reconcile(record));
+      // Taken from the queue by a worker that died before starting it, or left running by one.
+      this.spawn(env, () => (record.status === 'pending' ? this.execute(id) : this.reconcile(record)));
     }
     for (const env of await store.queuedEnvironments()) {
       if (this.running.has(env) || this.abort.signal.aborted) continue;
@@ -86,7 +90,7 @@ export class DeployWorker {
       // A rollout of this environment may still be recorded active (its worker died): settle it first.
       const orphan = await this.activeOf(env);
       if (orphan) {
-        this.spawn(env, () => this.reconcile(orphan));
+        this.spawn(env, () => (orphan.status === 'pending' ? this.execute(orphan.id) : this.reconcile(orphan)));
         continue;
       }
       const id = await store.takePending(env);
@@ -125,14 +129,16 @@ export class DeployWorker {
     const { store, target } = this.opts;
     const record = await store.get(id);
     const plan = await store.plan(id);
-    if (!record || record.status !== 'pending') return;
+    if (!record || record.status !== 'pending') {
+      await store.dropActive(id);
+      return;
+    }
     if (!plan) {
       await this.end(record, { status: 'failed', reason: 'the rollout plan is missing' });
       return;
     }
     const running: DeploymentRecord = { ...record, status: 'running', startedAt: this.clock().toISOString() };
     await store.save(running);
-    await store.markActive(id);
     this.publish(running);
     this.opts.log?.info({ deployment: id, repo: record.repo, environment: record.environment, digest: record.digest }, 'rollout started');
     const req = this.rolloutRequest(running, plan.config);
