@@ -54,6 +54,13 @@ export function demoConfig() {
 }
 
 class DemoFailure extends Error {}
+class Interrupted extends Error {}
+
+/** Resolves on the first Ctrl-C (or SIGTERM); the demo then stops and cleans up whatever step it is in. */
+const stopRequested = new Promise<void>((resolveSignal) => {
+  process.once('SIGINT', () => resolveSignal());
+  process.once('SIGTERM', () => resolveSignal());
+});
 
 async function runServicesScript(n: Narrator): Promise<void> {
   const script = join(ROOT, 'infra/dev/services.sh');
@@ -93,9 +100,18 @@ async function main(argv: string[]): Promise<number> {
   };
 
   n.title('slipway demo: push → build → staging → promote → production → rollback');
+  const interrupted = stopRequested.then(() => {
+    throw new Interrupted();
+  });
+  // Every step below awaits through this, so Ctrl-C ends the demo at once, whatever it is doing.
+  const step = <T>(work: Promise<T>): Promise<T> => {
+    work.catch(() => undefined); // once interrupted, a step's own later failure is expected, not unhandled
+    return Promise.race([work, interrupted]);
+  };
+  interrupted.catch(() => undefined);
   try {
     n.next('Services: Docker Engine + Swarm, the registry on 127.0.0.1:5000, Redis, the busybox base image');
-    await runServicesScript(n);
+    await step(runServicesScript(n));
 
     // A fresh state each run, and no leftovers of an earlier run in the Swarm.
     await rm(state, { recursive: true, force: true });
@@ -125,7 +141,7 @@ async function main(argv: string[]): Promise<number> {
     };
     const logFile = join(state, 'slipway.log');
     const log = pino({ level: 'info', base: { service: 'slipway' } }, pino.destination({ dest: logFile, sync: false, mkdir: true }));
-    up = await startUp(config, { log });
+    up = await step(startUp(config, { log }));
     cleanups.push(() => up!.close());
     const api = new DemoClient(up.url, up.adminToken);
     n.ok(`${up.url} (its log: ${logFile})`);
@@ -145,37 +161,37 @@ async function main(argv: string[]): Promise<number> {
     };
 
     n.next('git push (v1): GitHub would now send a signed push webhook; here it is');
-    const v1 = await pushAndBuild(first, 'v1');
+    const v1 = await step(pushAndBuild(first, 'v1'));
     n.ok(`built and pushed ${v1.image}@${v1.digest} tags ${v1.tags.join(', ')}`);
 
     n.next('Staging rollout (the edge rule deploys to staging)');
-    const stagingV1 = await followRollout(api, v1, 'staging', n);
+    const stagingV1 = await step(followRollout(api, v1, 'staging', n));
     if (stagingV1.status !== 'succeeded') throw new DemoFailure(`the staging rollout ended ${stagingV1.status}: ${stagingV1.error}`);
     const stagingUrl = `http://127.0.0.1:${PORTS.staging}/`;
-    const servedV1 = await waitFor('staging to serve v1', async () => ((await body(stagingUrl))?.includes('v1') ? await body(stagingUrl) : undefined), 60_000);
+    const servedV1 = await step(waitFor('staging to serve v1', async () => ((await body(stagingUrl))?.includes('v1') ? await body(stagingUrl) : undefined), 60_000));
     n.ok(`${stagingUrl} answers: ${servedV1}`);
 
     n.next('Promote to production: exactly the digest staging runs');
     const promoted = await api.call<DeploymentRecord>('POST', `/api/repos/${REPO}/environments/production/promote`, {});
     n.info(`POST /api/repos/${REPO}/environments/production/promote → ${promoted.status}, revision ${promoted.body.revision}, ${promoted.body.digest}`);
-    const prod = await followDeployment(api, promoted.body.id, n);
+    const prod = await step(followDeployment(api, promoted.body.id, n));
     if (prod.status !== 'succeeded') throw new DemoFailure(`the production rollout ended ${prod.status}: ${prod.error}`);
     if (prod.digest !== v1.digest) throw new DemoFailure(`production runs ${prod.digest}, staging ran ${v1.digest}`);
     const prodUrl = `http://127.0.0.1:${PORTS.production}/`;
-    const servedProd = await waitFor('production to serve v1', async () => ((await body(prodUrl))?.includes('v1') ? await body(prodUrl) : undefined), 60_000);
+    const servedProd = await step(waitFor('production to serve v1', async () => ((await body(prodUrl))?.includes('v1') ? await body(prodUrl) : undefined), 60_000));
     n.ok(`${prodUrl} answers: ${servedProd}`);
 
     n.next('git push (v2) with a broken health check: /healthz is gone, so no v2 task ever becomes healthy');
     const second = await repo.commit(appFiles(BASE_IMAGE, { version: 'v2', healthy: false }), 'hello v2 (forgot /healthz)', ['www/healthz']);
-    const v2 = await pushAndBuild(second, 'v2');
+    const v2 = await step(pushAndBuild(second, 'v2'));
     n.ok(`built and pushed ${v2.image}@${v2.digest}`);
-    const stagingV2 = await followRollout(api, v2, 'staging', n);
+    const stagingV2 = await step(followRollout(api, v2, 'staging', n));
     if (stagingV2.status !== 'rolled_back' && stagingV2.status !== 'failed') {
       throw new DemoFailure(`the broken v2 rollout ended ${stagingV2.status}; it should have been rolled back`);
     }
     const env = await api.get<{ current: DeploymentRecord | null }>(`/api/repos/${REPO}/environments/staging`);
     if (env.current?.digest !== v1.digest) throw new DemoFailure(`after the rollback staging's current revision is ${env.current?.digest}, not v1's ${v1.digest}`);
-    const stillV1 = await waitFor('staging to serve v1 again', async () => ((await body(stagingUrl))?.includes('v1') ? await body(stagingUrl) : undefined), 60_000);
+    const stillV1 = await step(waitFor('staging to serve v1 again', async () => ((await body(stagingUrl))?.includes('v1') ? await body(stagingUrl) : undefined), 60_000));
     n.ok(`automatic rollback: staging ${stagingV2.status.replace('_', ' ')}${stagingV2.error ? ` (${stagingV2.error})` : ''}; ${stagingUrl} still answers: ${stillV1}`);
 
     n.next('Done: the dashboard');
@@ -188,12 +204,13 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     n.info('slipway keeps running; press Ctrl-C to stop it and remove the demo services.');
-    await new Promise<void>((resolveSignal) => {
-      process.once('SIGINT', () => resolveSignal());
-      process.once('SIGTERM', () => resolveSignal());
-    });
+    await stopRequested;
     return 0;
   } catch (err) {
+    if (err instanceof Interrupted) {
+      n.info('interrupted');
+      return 130;
+    }
     n.fail(err instanceof DemoFailure ? err.message : (err as Error).stack ?? String(err));
     if (up) n.info(`slipway's log: ${join(state, 'slipway.log')}`);
     return 1;
