@@ -145,12 +145,22 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await up?.close();
-  await git?.close();
-  await removeDeployments(dockerClient(undefined), REPO);
-  await redis?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
+  // Each step runs even when an earlier one fails (say, Docker went away), so nothing is left running.
+  const problems: unknown[] = [];
+  const attempt = async (what: () => Promise<unknown> | undefined) => {
+    try {
+      await what();
+    } catch (err) {
+      problems.push(err);
+    }
+  };
+  await attempt(() => browser?.close());
+  await attempt(() => up?.close());
+  await attempt(() => git?.close());
+  await attempt(() => removeDeployments(dockerClient(undefined), REPO));
+  await attempt(() => redis?.stop());
+  await attempt(() => (work ? rm(work, { recursive: true, force: true }) : undefined));
+  if (problems.length) throw problems[0];
 }, 120_000);
 
 describe('dashboard in a real browser', () => {
