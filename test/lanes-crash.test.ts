@@ -74,7 +74,8 @@ afterEach(async () => {
   await lanes.close();
 });
 
-describe('lanes across worker processes', () => {
+// Each test spawns worker processes (a few seconds each under load) and waits out BullMQ locks.
+describe('lanes across worker processes', { timeout: 180_000 }, () => {
   it('a worker killed with SIGKILL mid-build: another takes the same build over and it ends exactly once', async () => {
     const a = await spawnWorker('a');
     const b = await spawnWorker('b');
@@ -156,8 +157,10 @@ describe('lanes across worker processes', () => {
     const build = newBuild('acme/web', { build_args: { SLEEP_MS: '2000' } });
     await lanes.submit([build]);
     await startedBy(build.id, 1);
+    const termAt = Date.now();
     a.proc.kill('SIGTERM');
     expect(await a.exited).toEqual({ code: 0, signal: null });
+    console.log(JSON.stringify({ sigterm_to_exit_ms: Date.now() - termAt, grace_ms: 200 }));
     expect(await lanes.store.get(build.id)).toMatchObject({ id: build.id, status: 'queued', startedAt: null });
     await spawnWorker('b');
     await until(build.id, 'succeeded');
