@@ -289,6 +289,10 @@ describe('dashboard in a real browser', () => {
 
     await promote.click();
     await page.getByRole('dialog').getByRole('button', { name: 'Promote' }).click();
+    // While it rolls out, the page shows the rollout and keeps a second promotion from starting.
+    await eventually(() => page.getByRole('heading', { name: 'Rollout in progress: revision 2' }).isVisible()).toBe(true);
+    expect(await promote.isDisabled()).toBe(true);
+    expect(await page.locator('#promote-reason').textContent()).toContain('A rollout is running here (revision 2');
     // The rollout runs to its end (a failed one names its reason here)…
     const promoted = await running('production', v2.digest!);
     expect(promoted.revision).toBe(2);
