@@ -227,6 +227,15 @@ describe('dashboard in a real browser', () => {
     await page.getByRole('button', { name: 'Save' }).click();
     await eventually(() => page.getByText('Saved.').isVisible()).toBe(true);
     expect((await api.get<{ rules: { tags: string[] }[] }>(`/api/repos/${REPO}`)).rules[0]!.tags).toContain('nightly');
+
+    // Adding a repository: a new config saved from the dashboard, which then edits it in place.
+    await page.getByRole('link', { name: 'Repositories' }).click();
+    await page.getByRole('link', { name: 'Add repository' }).click();
+    await eventually(() => editor.inputValue()).toContain('repository: acme/web');
+    await editor.fill((await editor.inputValue()).replace('acme/web', 'dashboard-test/added').replace('acme/web', 'dashboard-test/added'));
+    await page.getByRole('button', { name: 'Save' }).click();
+    await eventually(() => page.url()).toContain('#/repos/dashboard-test/added/rules');
+    expect((await api.get<{ image: string }>('/api/repos/dashboard-test/added')).image).toBe('127.0.0.1:5000/dashboard-test/added');
     await page.close();
   });
 
@@ -252,6 +261,8 @@ describe('dashboard in a real browser', () => {
     expect(await page.locator('#build-tags').textContent()).toContain(`main-${commit.sha.slice(0, 7)}`);
     expect(await page.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
     await eventually(() => page.locator('#log-state').textContent()).toContain('Log complete: the build succeeded');
+    // The staging rollout it triggered appears on the page too, and runs to its end.
+    await eventually(() => page.locator('#build-rollouts').textContent(), 120_000).toContain('staging revision 1 ● succeeded');
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: string }).marker)).toBe('same page');
     await shot(page, 'build-done');
     await page.close();

@@ -13,6 +13,7 @@ export function buildPage({ params, ctx, signal }) {
     summary,
     h('h2', { id: 'log-title' }, 'Log'), logState, log);
   let build = null;
+  let rollouts = [];
   let following = false;
   let recheck = null;
   signal.addEventListener('abort', () => clearTimeout(recheck));
@@ -106,6 +107,8 @@ export function buildPage({ params, ctx, signal }) {
         h('dt', {}, 'Queued'), h('dd', {}, time(b.queuedAt), b.by ? ` by ${b.by}` : ''),
         h('dt', {}, 'Ran'), h('dd', {}, b.startedAt ? `${duration(b.startedAt, b.finishedAt)}${b.finishedAt ? '' : ' so far'}` : 'not started'),
         b.deploy?.length ? [h('dt', {}, 'Deploys to'), h('dd', {}, b.deploy.map((env, i) => [i ? ', ' : '', h('a', { href: `#/repos/${repoPath(b.repo)}/environments/${encodeURIComponent(env)}` }, env)]))] : null,
+        rollouts.length ? [h('dt', {}, 'Rollouts'), h('dd', { id: 'build-rollouts' }, rollouts.map((d, i) => [i ? ', ' : '',
+          h('a', { href: `#/repos/${repoPath(b.repo)}/environments/${encodeURIComponent(d.environment)}` }, `${d.environment} revision ${d.revision}`), ' ', status(d.status)]))] : null,
         b.error ? [h('dt', {}, 'Error'), h('dd', { class: 'error-text' }, b.error)] : null,
         b.warnings?.length ? [h('dt', {}, 'Warnings'), h('dd', {}, h('ul', {}, b.warnings.map((w) => h('li', {}, w))))] : null),
       cancelBtn ? h('div', { class: 'actions' }, cancelBtn, reason ? h('p', { id: 'cancel-reason', class: 'reason' }, reason) : null) : null);
@@ -122,6 +125,8 @@ export function buildPage({ params, ctx, signal }) {
     },
     async refresh() {
       build = await get(`/api/builds/${encodeURIComponent(id)}`, { signal });
+      // The rollouts this build started, with their outcome (a missing one is skipped, not fatal).
+      rollouts = (await Promise.all((build.deployments ?? []).map((d) => get(`/api/deployments/${encodeURIComponent(d)}`, { signal }).catch(() => null)))).filter(Boolean);
       renderSummary();
       followLog();
       // While the build is active, also check every few seconds (events make it prompt, this certain).
