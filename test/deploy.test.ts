@@ -129,6 +129,9 @@ describe('environments, promotion and rollback on Swarm', () => {
     const env = await api(stack.url, 'GET', envPath('staging'));
     expect(env.body.current.id).toBe(res.body.id);
     expect(env.body.history.map((d: { id: string }) => d.id)).toEqual([res.body.id]);
+    // Repository names are looked up ignoring case, as on GitHub: same environment, same records.
+    const upper = await api(stack.url, 'GET', `/api/repos/${REPO.toUpperCase()}/environments/staging`);
+    expect(upper.body.current.id).toBe(res.body.id);
     // State changes went out on the event bus (what GET /api/events streams).
     await eventually(async () => seen.some((e) => e.status === 'succeeded'), 10_000, 50);
     expect(seen).toEqual([

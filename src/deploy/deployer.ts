@@ -14,7 +14,8 @@ export interface Actor {
 
 /** The parts of a stored repository config the deployer reads. */
 export interface RepoConfigSource {
-  get(repo: string): Promise<{ image: string; environments?: unknown } | null>;
+  /** `repo` in the answer is the repository's canonical owner/name (lookups may ignore case). */
+  get(repo: string): Promise<{ repo?: string; image: string; environments?: unknown } | null>;
 }
 
 export interface BuildSource {
@@ -63,13 +64,13 @@ export class Deployer {
   }
 
   async environments(repo: string): Promise<EnvironmentView[]> {
-    const envs = await this.loadEnvironments(repo);
-    return Promise.all(Object.keys(envs).map((name) => this.environment(repo, name)));
+    const { repo: canonical, environments } = await this.loadRepo(repo);
+    return Promise.all(Object.keys(environments).map((name) => this.environment(canonical, name)));
   }
 
   async environment(repo: string, environment: string): Promise<EnvironmentView> {
-    const { config } = await this.loadEnvironment(repo, environment);
-    const key = { repo, environment };
+    const { repo: canonical, config } = await this.loadEnvironment(repo, environment);
+    const key = { repo: canonical, environment };
     const [current, history] = await Promise.all([this.store.current(key), this.store.history(key)]);
     return { name: environment, service: config.service, current, history };
   }
@@ -81,8 +82,8 @@ export class Deployer {
   }
 
   /** `POST …/environments/{env}/deploy` with `{build}` or `{digest}`. */
-  async deploy(repo: string, environment: string, body: { build?: string; digest?: string }, actor: Actor): Promise<DeploymentRecord> {
-    const { image, config } = await this.loadEnvironment(repo, environment);
+  async deploy(name: string, environment: string, body: { build?: string; digest?: string }, actor: Actor): Promise<DeploymentRecord> {
+    const { repo, image, config } = await this.loadEnvironment(name, environment);
     this.authorise(actor, environment, config, 'developer');
     if ((body.build === undefined) === (body.digest === undefined)) {
       throw new DeployError(400, 'invalid_request', 'give either "build" (a build id) or "digest" (sha256:<hex>)', [
@@ -94,7 +95,7 @@ export class Deployer {
     let fromImage = image;
     if (body.build !== undefined) {
       const record = await this.opts.builds?.get(body.build);
-      if (!record || record.repo !== repo) throw new DeployError(404, 'build_not_found', `no build ${body.build} of ${repo}`);
+      if (!record || record.repo.toLowerCase() !== repo.toLowerCase()) throw new DeployError(404, 'build_not_found', `no build ${body.build} of ${repo}`);
       if (record.status !== 'succeeded' || !record.digest) {
         throw new DeployError(409, 'build_not_deployable', `build ${record.id} is ${record.status}; only a succeeded build with a pushed digest can be deployed`);
       }
@@ -116,8 +117,8 @@ export class Deployer {
    * `POST …/environments/{env}/promote`: rolls out exactly the digest the `promote_from` environment's
    * current revision runs. `started: false` when that digest already runs (or is already queued) here.
    */
-  async promote(repo: string, environment: string, actor: Actor): Promise<{ started: boolean; deployment: DeploymentRecord }> {
-    const { config } = await this.loadEnvironment(repo, environment);
+  async promote(name: string, environment: string, actor: Actor): Promise<{ started: boolean; deployment: DeploymentRecord }> {
+    const { repo, config } = await this.loadEnvironment(name, environment);
     this.authorise(actor, environment, config, 'developer');
     const from = config.promote_from;
     if (!from) throw new DeployError(409, 'no_promote_from', `environment ${environment} has no promote_from; deploy to it by build or digest instead`);
@@ -149,8 +150,8 @@ export class Deployer {
   }
 
   /** `POST …/environments/{env}/rollback`: re-applies an earlier succeeded revision (default: the one before the current). */
-  async rollback(repo: string, environment: string, body: { revision?: number }, actor: Actor): Promise<DeploymentRecord> {
-    const { config } = await this.loadEnvironment(repo, environment);
+  async rollback(name: string, environment: string, body: { revision?: number }, actor: Actor): Promise<DeploymentRecord> {
+    const { repo, config } = await this.loadEnvironment(name, environment);
     this.authorise(actor, environment, config, 'developer');
     if (body.revision !== undefined && (!Number.isInteger(body.revision) || body.revision < 1)) {
       throw new DeployError(400, 'invalid_revision', 'revision must be a positive integer', [{ path: 'revision', message: 'must be a positive integer' }]);
@@ -180,12 +181,12 @@ export class Deployer {
    */
   async onBuildSucceeded(build: BuildRecord): Promise<string[]> {
     if (build.status !== 'succeeded' || !build.digest || build.deploy.length === 0) return [];
-    const envs = await this.loadEnvironments(build.repo);
+    const { repo, environments: envs } = await this.loadRepo(build.repo);
     const ids: string[] = [];
     for (const environment of build.deploy) {
       const config = envs[environment];
       if (!config) continue;
-      const key = { repo: build.repo, environment };
+      const key = { repo, environment };
       if (!(await this.store.claimAutoDeploy(build.id, environment))) continue;
       if (config.protected) {
         await this.audit({ actor: SYSTEM_ACTOR.name, action: 'environment.deploy', ...key, from: null, to: build.digest, result: `refused: ${environment} is protected; auto-deploy needs a person with the deployer role` });
@@ -264,23 +265,20 @@ export class Deployer {
     }
   }
 
-  private async loadEnvironments(repo: string): Promise<Record<string, EnvironmentConfig>> {
-    return (await this.loadRepo(repo)).environments;
-  }
-
-  private async loadRepo(repo: string): Promise<{ image: string; environments: Record<string, EnvironmentConfig> }> {
-    const doc = await this.opts.configs.get(repo);
-    if (!doc) throw new DeployError(404, 'repo_not_found', `no repository ${repo} is configured`);
+  private async loadRepo(name: string): Promise<{ repo: string; image: string; environments: Record<string, EnvironmentConfig> }> {
+    const doc = await this.opts.configs.get(name);
+    if (!doc) throw new DeployError(404, 'repo_not_found', `no repository ${name} is configured`);
+    const repo = doc.repo ?? name;
     const parsed = parseEnvironments(doc.environments);
     if (!parsed.ok) throw new DeployError(422, 'invalid_environments', `the stored environments of ${repo} are invalid`, parsed.errors);
-    return { image: doc.image, environments: parsed.environments };
+    return { repo, image: doc.image, environments: parsed.environments };
   }
 
-  private async loadEnvironment(repo: string, environment: string): Promise<{ image: string; config: EnvironmentConfig }> {
-    const { image, environments } = await this.loadRepo(repo);
+  private async loadEnvironment(name: string, environment: string): Promise<{ repo: string; image: string; config: EnvironmentConfig }> {
+    const { repo, image, environments } = await this.loadRepo(name);
     const config = environments[environment];
     if (!config) throw new DeployError(404, 'environment_not_found', `${repo} has no environment ${environment}`);
-    return { image, config };
+    return { repo, image, config };
   }
 
   private publish(record: DeploymentRecord): void {
