@@ -187,21 +187,25 @@ describe('builds through a real signed webhook', () => {
   });
 
   it('a failing Dockerfile step and builder.timeout end the record failed with a one-line reason, leaving nothing', async () => {
-    const other = `acme/e2e-fail-${run}`;
-    const doc = `repository: ${other}\nimage: ${IMAGE}\nbuilder: { isolation: shared, timeout: 3s }\nrules:\n  - { name: edge, source: branch, match: main, tags: ["fail-{sha:7}"] }\n`;
-    expect((await api(serve.url, 'PUT', `/api/repos/${other}`, { text: doc })).status).toBe(200);
-    const at = async (files: Record<string, string>) => {
+    const repoWith = async (name: string, timeout: string) => {
+      const doc = `repository: ${name}\nimage: ${IMAGE}\nbuilder: { isolation: shared, timeout: ${timeout} }\nrules:\n  - { name: edge, source: branch, match: main, tags: ["fail-{sha:7}"] }\n`;
+      expect((await api(serve.url, 'PUT', `/api/repos/${name}`, { text: doc })).status).toBe(200);
+      return name;
+    };
+    const failing = await repoWith(`acme/e2e-fail-${run}`, '5m');
+    const slowRepo = await repoWith(`acme/e2e-slow-${run}`, '3s');
+    const at = async (other: string, files: Record<string, string>) => {
       const { sha: next } = await makeRepo(files, repoDir);
       const payload = pushPayload({ repo: other, ref: 'refs/heads/main', sha: next });
       (payload.repository as Record<string, unknown>).clone_url = cloneUrl;
       const res = await deliver(serve.url, { event: 'push', payload });
       return ended(res.body.builds[0] as string);
     };
-    const broken = await at({ Dockerfile: `FROM ${BASE}\nRUN echo ok\nRUN echo boom && exit 3\n` });
+    const broken = await at(failing, { Dockerfile: `FROM ${BASE}\nRUN echo ok\nRUN echo boom && exit 3\n` });
     expect(broken.status).toBe('failed');
     expect(broken.error).toMatch(/^step \[3\/3\] RUN echo boom && exit 3: .*exit code: 3$/);
     expect(broken.digest).toBeNull();
-    const slow = await at({ Dockerfile: `FROM ${BASE}\nRUN sleep 60\n` });
+    const slow = await at(slowRepo, { Dockerfile: `FROM ${BASE}\nRUN sleep 60\n` });
     expect(slow).toMatchObject({ status: 'failed', error: 'timed out after 3 s', digest: null });
     expect(await leftovers(dataDir)).toEqual([]);
   });

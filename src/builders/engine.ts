@@ -11,6 +11,7 @@ import {
   kill,
   ownerAlive,
   pidFromFile,
+  processesUnder,
   removeCgroup,
   removeTree,
   selfOwner,
@@ -154,6 +155,14 @@ export async function startDedicatedEngine(opts: DedicatedEngineOptions): Promis
   }
 }
 
+async function findDockerd(execRoot: string): Promise<number | undefined> {
+  for (const pid of await processesUnder(path.dirname(execRoot))) {
+    const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (args.includes(`--exec-root=${execRoot}`)) return pid;
+  }
+  return undefined;
+}
+
 /** An exclusive lock file naming its owner; a lock whose owner is dead is taken over. */
 async function lockCache(lockPath: string): Promise<string | null> {
   const me = await selfOwner();
@@ -180,17 +189,17 @@ async function lockCache(lockPath: string): Promise<string | null> {
  */
 export async function stopSlot(slot: string, record: SlotRecord, child?: ReturnType<typeof spawn>): Promise<void> {
   const execRoot = execRootOf(slot);
-  const pid = child?.pid ?? (await pidFromFile(path.join(slot, 'docker.pid'), `--exec-root=${execRoot}`));
+  // A dockerd already shutting down may have removed its pidfile: its command line still names the slot.
+  const pid = child?.pid ?? (await pidFromFile(path.join(slot, 'docker.pid'), `--exec-root=${execRoot}`)) ?? (await findDockerd(execRoot));
   if (pid !== undefined && (child ? child.exitCode === null && child.signalCode === null : true)) {
     kill(pid, 'SIGTERM');
     if (!(await waitGone(pid, 10_000))) kill(pid, 'SIGKILL');
     await waitGone(pid, 5_000);
   }
-  // A dockerd that died hard leaves its containerd and build processes behind.
-  const containerd = await pidFromFile(path.join(execRoot, 'containerd', 'containerd.pid'), execRoot);
-  if (containerd !== undefined) {
-    kill(containerd, 'SIGKILL');
-    await waitGone(containerd, 5_000);
+  // A dockerd that died hard leaves its containerd (and anything else naming the slot) behind.
+  for (const left of await processesUnder(slot)) {
+    kill(left, 'SIGKILL');
+    await waitGone(left, 5_000);
   }
   await removeCgroup(record.cgroup);
   await unmountUnder(record.dataRoot);

@@ -49,6 +49,17 @@ export async function pidFromFile(pidfile: string, marker: string): Promise<numb
   return cmdline.split('\0').some((arg) => arg.includes(marker)) ? pid : undefined;
 }
 
+/** Processes whose command line names `dir` or a path inside it (a slot's dockerd, containerd, shims). */
+export async function processesUnder(dir: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const args = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (args.some((a) => a === dir || a.includes(`${dir}/`))) found.push(Number(entry));
+  }
+  return found;
+}
+
 export function kill(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(pid, signal);
