@@ -10,6 +10,7 @@
  * Then every delivery answered 202 is checked in Redis: its decision and its build record exist.
  * Prints {baseline_rps, slipway_rps, ratio, p50_ms, p99_ms, ...}. Goal: ratio ≥ 0.30, p99 ≤ 60 ms.
  *
+ * Every server first gets BENCH_WARMUP seconds (default 3) of the same load, not measured.
  * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 50), BENCH_CPU_PROF (dir: CPU profile of slipway's server).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -147,14 +148,20 @@ async function load(url: string, pid: number, body: string, seconds: number, con
 
 async function main(): Promise<void> {
   const seconds = Number(process.env.BENCH_DURATION ?? 10);
+  const warmup = Number(process.env.BENCH_WARMUP ?? 3);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
   const body = payload();
+  // Each server first gets `warmup` seconds of the same load, not measured (JIT, connection pools).
+  const measured = async (url: string, pid: number) => {
+    if (warmup > 0) await load(url, pid, body, warmup, connections);
+    return load(url, pid, body, seconds, connections);
+  };
   const { startRedis } = await import('../test/support/redis.js');
   const redis = await startRedis({ appendfsync: 'everysec' });
   try {
     // The baseline runs before and after slipway; its mean is the baseline (the machine's load drifts).
     const baseline = await startChild('baseline');
-    const before = await load(baseline.url, baseline.proc.pid!, body, seconds, connections).finally(() => stopChild(baseline.proc));
+    const before = await measured(baseline.url, baseline.proc.pid!).finally(() => stopChild(baseline.proc));
 
     const slipway = await startChild('slipway', redis.url);
     try {
@@ -170,12 +177,12 @@ async function main(): Promise<void> {
         return Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
       };
       const cpuBefore = await cpu();
-      const b = await load(slipway.url, slipway.proc.pid!, body, seconds, connections);
+      const b = await measured(slipway.url, slipway.proc.pid!);
       // How busy Redis was (100 = one core): tells whether Redis or the server was the limit.
       const redisCpuPct = Math.round(((await cpu()) - cpuBefore) / seconds * 100);
       probe.disconnect();
       const again = await startChild('baseline');
-      const after = await load(again.url, again.proc.pid!, body, seconds, connections).finally(() => stopChild(again.proc));
+      const after = await measured(again.url, again.proc.pid!).finally(() => stopChild(again.proc));
       const a = { rps: (before.rps + after.rps) / 2, p99: Math.max(before.p99, after.p99), cpuPerRequest: Math.round((before.cpuPerRequest + after.cpuPerRequest) / 2) };
 
       // Every delivery answered 202 has its decision and its build record in Redis.
