@@ -81,6 +81,10 @@ describe('infra/ deployment files', () => {
       expect(services.worker?.image).toBe(services.serve?.image);
     });
 
+    it('serve reaches the engine too: its /readyz checks Docker', () => {
+      expect(services.serve?.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
+    });
+
     it('Redis keeps an append-only file on a volume and never evicts', () => {
       const args = redisArgs(services.redis?.command);
       expect(args).toContain('--appendonly yes');
@@ -119,6 +123,9 @@ describe('infra/ deployment files', () => {
       expect(services.serve?.deploy.replicas).toBeGreaterThanOrEqual(2);
       expect(services.worker?.deploy.mode).toBe('global');
       expect(services.worker?.deploy.placement.constraints).toContain('node.labels.slipway.builder == true');
+      // serve's /readyz checks Docker: it runs where a manager's socket is.
+      expect(services.serve?.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
+      expect(services.serve?.deploy.placement.constraints).toContain('node.role == manager');
       expect(services.worker?.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
       const args = redisArgs(services.redis?.command);
       expect(args).toContain('--appendonly yes');
@@ -169,6 +176,14 @@ describe('infra/ deployment files', () => {
           expect(ports.some((cp: Doc) => cp.name === target || cp.containerPort === target), `Service/${svc.metadata.name} → ${target}`).toBe(true);
         }
       }
+    });
+
+    it('API pods mount a Docker socket (their /readyz checks Docker) on nodes that have one', () => {
+      const spec = find('Deployment', 'slipway-api')?.spec.template.spec;
+      expect(spec.nodeSelector).toEqual({ 'slipway.io/docker': 'true' });
+      const sock = spec.volumes.find((v: Doc) => v.hostPath?.path === '/var/run/docker.sock');
+      expect(sock?.hostPath.type).toBe('Socket');
+      expect(spec.containers[0].volumeMounts).toContainEqual({ name: sock.name, mountPath: '/var/run/docker.sock' });
     });
 
     it('workers run on builder nodes, one per node, privileged, with the node’s docker socket', () => {
