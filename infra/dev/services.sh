@@ -160,7 +160,14 @@ up_engine() {
     return
   fi
   log_tail "$STATE/dockerd.log"
-  if ! tail -c +"$((LOG_OFFSET + 1))" "$STATE/dockerd.log" | grep -qiE 'overlay.*(not supported|unsupported|failed to mount|invalid argument)|driver not supported'; then
+  local since
+  since=$(tail -c +"$((LOG_OFFSET + 1))" "$STATE/dockerd.log")
+  if grep -q 'swarmkit/manager' <<<"$since" && grep -q '^panic:' <<<"$since"; then
+    # Seen here: dockerd 20.10's Swarm manager panics at start on a stored service update
+    # (moby/moby#37883), so it crash-loops until that state is gone. Removing it is for a person.
+    fail "dockerd crashes in its Swarm manager at start (moby/moby#37883): the stored Swarm state triggers it. To recover, losing all Swarm services: mv /var/lib/docker/swarm /var/lib/docker/swarm.broken-\$(date +%s), then run this again (it re-creates the swarm)"
+  fi
+  if ! grep -qiE 'overlay.*(not supported|unsupported|failed to mount|invalid argument)|driver not supported' <<<"$since"; then
     fail "dockerd exited right after starting, for a reason other than overlay2 (log above; full log $STATE/dockerd.log)"
   fi
   say "docker engine: this kernel refuses overlay2 (log above); retrying with vfs"
