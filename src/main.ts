@@ -13,7 +13,7 @@ import type { Config } from './config.js';
 import { Deployer, DeploymentStore, DeployWorker, SwarmTarget, repoConfigSource } from './deploy/index.js';
 import { Lanes, LaneWorker, type BuildRunner } from './queue/index.js';
 import { createBuilders, type Builders } from './builders/index.js';
-import { AuditStore, BuildStore, DeliveryStore, EventBus, RepoStore, TokenStore, type BuildRecord } from './store/index.js';
+import { AuditStore, BuildStore, DeliveryStore, EventBus, keys, RepoStore, TokenStore, type BuildRecord } from './store/index.js';
 import { CompiledCache, createDecider, createVerifier, createWebhookHandler, createWebhookListener, rulesEngine, WEBHOOK_PATH } from './webhooks/index.js';
 
 /**
@@ -136,13 +136,15 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
   const engine = rulesEngine;
   const compiled = new CompiledCache(engine);
   const events = new EventBus(redis);
-  // The lanes get their own connection: BullMQ defines its 64 scripts on the connection it is
+  // The work queue gets its own connection: BullMQ defines its 64 scripts on the connection it is
   // given, and ioredis copies them into every pipeline made on it (~30× the cost of a plain one),
-  // which would tax every auto-pipelined command of the API.
-  const lanesRedis = redis.duplicate({ enableAutoPipelining: false });
-  lanesRedis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error (lanes)'));
-  await lanesRedis.connect();
-  const lanes = new Lanes({ redis: lanesRedis, log, clock: () => clock().getTime(), onChange: publishBuilds(events, log) });
+  // which would tax every auto-pipelined command of the API. The lane scripts (submit, cancel) stay
+  // on the auto-pipelined connection: concurrent deliveries share its writes.
+  const queueRedis = redis.duplicate({ enableAutoPipelining: false });
+  queueRedis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error (work queue)'));
+  await queueRedis.connect();
+  // Submissions publish their build events inside the submit script (the webhook's hot path).
+  const lanes = new Lanes({ redis, queueRedis, log, clock: () => clock().getTime(), onChange: publishBuilds(events, log), eventsChannel: keys.events });
   const builds = new BuildStore(redis);
   const webhook = createWebhookHandler({
     verify: createVerifier(config.webhookSecret, config.webhookSecretPrevious),
@@ -201,7 +203,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
       await closed;
       clearTimeout(force);
       await lanes.close();
-      lanesRedis.disconnect();
+      queueRedis.disconnect();
       redis.disconnect();
     },
   };

@@ -164,6 +164,36 @@ describe('lanes', () => {
     expect(order[3]).toBe(quiet.id);
   });
 
+  it('with an events channel, submit publishes the new and superseded records itself, exactly as stored', async () => {
+    const channel = 'test:events';
+    const sub = redis.duplicate();
+    const messages: string[] = [];
+    sub.on('message', (_c: string, m: string) => messages.push(m));
+    await sub.subscribe(channel);
+    try {
+      const publishing = new Lanes({ redis, log, onChange: (r) => changes.push(r), eventsChannel: channel });
+      const b1 = newBuild('acme/web');
+      const b2 = newBuild('acme/web');
+      await publishing.submit([b1]);
+      expect((await publishing.submit([b2])).superseded).toEqual([b1.id]);
+      await waitFor(async () => (messages.length >= 3 ? true : undefined), 10_000, 'three build events');
+      const events = messages.map((m) => JSON.parse(m) as { type: string; record: BuildRecord });
+      expect(events.map((e) => [e.type, e.record.id, e.record.status])).toEqual([
+        ['build', b1.id, 'queued'],
+        ['build', b2.id, 'queued'],
+        ['build', b1.id, 'superseded'],
+      ]);
+      expect(events[1]!.record).toEqual(b2);
+      expect(events[2]!.record).toEqual(await get(b1.id));
+      expect(events[2]!.record).toMatchObject({ supersededBy: b2.id });
+      // Announced once, on the channel: not again through onChange.
+      expect(changes).toEqual([]);
+      await publishing.close();
+    } finally {
+      sub.disconnect();
+    }
+  });
+
   it("supersedes a ref's still-queued build when a newer push builds the same rules", async () => {
     const b1 = newBuild('acme/web');
     const b2 = newBuild('acme/web');

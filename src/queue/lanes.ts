@@ -7,13 +7,29 @@ import { Dispatcher, openWorkQueue, type WorkJob } from './dispatcher.js';
 import { LaneScripts } from './scripts.js';
 
 export interface LanesOptions {
-  /** Shared command connection; the lanes open no other connection. */
+  /** Shared command connection (the lane scripts and record reads); the lanes open no other connection. */
   redis: Redis;
+  /**
+   * The connection of the BullMQ work queue; default `redis`. BullMQ defines its scripts on the
+   * connection it is given, and ioredis copies them into every pipeline made on it, so a server
+   * that auto-pipelines `redis` gives the queue a connection of its own.
+   */
+  queueRedis?: Redis;
   log: Logger;
   /** Milliseconds since the epoch; default Date.now. */
   clock?: () => number;
-  /** Called with the fresh record after every state change made here (intake wires its EventBus). */
+  /**
+   * Called with the fresh record after every state change made here (intake wires its EventBus),
+   * except those `eventsChannel` already announced.
+   */
   onChange?: (record: BuildRecord) => void;
+  /**
+   * The EventBus channel (src/store `keys.events`): when set, `submit` publishes the records it
+   * creates and supersedes there itself, as `{"type":"build","record":…}`, inside the same script
+   * (atomically with the change, no extra round trip, no record read back), and does not call
+   * `onChange` for them.
+   */
+  eventsChannel?: string;
 }
 
 export interface SubmitOptions {
@@ -45,7 +61,7 @@ export class Lanes {
     this.clock = o.clock ?? Date.now;
     this.store = new BuildStore(o.redis);
     this.scripts = new LaneScripts(o.redis);
-    this.queue = openWorkQueue(o.redis, o.log);
+    this.queue = openWorkQueue(o.queueRedis ?? o.redis, o.log);
     this.dispatcher = new Dispatcher({ scripts: this.scripts, queue: this.queue, clock: this.clock, log: o.log });
   }
 
@@ -74,6 +90,7 @@ export class Lanes {
         finishedAt: new Date(this.clock()).toISOString(),
         ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
         ...(opts.cancelSuperseded !== undefined ? { cancelSuperseded: opts.cancelSuperseded } : {}),
+        ...(this.o.eventsChannel ? { channel: this.o.eventsChannel } : {}),
       });
     } catch (err) {
       const m = /DUPLICATE (.*)$/.exec(String((err as Error).message));
@@ -81,8 +98,10 @@ export class Lanes {
       throw err;
     }
     await this.dispatcher.enqueue(result.picked);
-    for (const r of records) this.changed(r);
-    if (result.superseded.length > 0) for (const r of await this.store.getMany(result.superseded)) this.changed(r);
+    if (!this.o.eventsChannel) {
+      for (const r of records) this.changed(r);
+      for (const r of result.supersededRecords) this.changed(r);
+    }
     return { superseded: result.superseded, aborted: result.aborted };
   }
 

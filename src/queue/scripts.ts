@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { buildKeys, decodeBuild, type BuildRecord } from '../store/index.js';
+import { buildKeys, decodeBuild, decodeStoredBuild, type BuildRecord } from '../store/index.js';
 import { laneKeys } from './keys.js';
 
 /*
@@ -123,9 +123,21 @@ local function dispatch(now)
   return out
 end
 local function record(id) return redis.call('HGETALL', BUILD .. id) end
+-- {"type":"build","record":{…}} from the stored fields (each already JSON), internal '_' fields left out
+local function publish_record(channel, id)
+  local h = redis.call('HGETALL', BUILD .. id)
+  local parts = {}
+  for i = 1, #h, 2 do
+    if string.sub(h[i], 1, 1) ~= '_' then parts[#parts + 1] = '"' .. h[i] .. '":' .. h[i + 1] end
+  end
+  redis.call('PUBLISH', channel, '{"type":"build","record":{' .. table.concat(parts, ',') .. '}}')
+end
 `;
 
-/** submit: stores new queued records, supersedes older queued builds of the same refs, enqueues, dispatches. */
+/**
+ * submit: stores new queued records, supersedes older queued builds of the same refs, enqueues,
+ * dispatches. Answers {superseded ids, aborted ids, picked, superseded records (HGETALL each)}.
+ */
 const SUBMIT = `
 local p = cjson.decode(ARGV[1])
 for _, b in ipairs(p.builds) do
@@ -205,7 +217,17 @@ for _, b in ipairs(p.builds) do
   redis.call('SADD', REFQ .. b.repo .. '#' .. b.ref, b.id)
 end
 for _, b in ipairs(p.builds) do ring_offer(b.repo) end
-return { superseded, aborted, dispatch(p.now) }
+local picked = dispatch(p.now)
+-- Announce the new and the superseded records as they now are: published here (p.channel, the
+-- EventBus format) or answered, so the caller never reads them back.
+local records = {}
+if p.channel then
+  for _, b in ipairs(p.builds) do publish_record(p.channel, b.id) end
+  for _, old in ipairs(superseded) do publish_record(p.channel, old) end
+else
+  for i, old in ipairs(superseded) do records[i] = record(old) end
+end
+return { superseded, aborted, picked, records }
 `;
 
 /** dispatch alone (timers, start-up). ARGV: now. */
@@ -342,6 +364,8 @@ export interface SubmitPayload {
   finishedAt: string;
   concurrency?: number;
   cancelSuperseded?: boolean;
+  /** Publish the new and superseded records on this pub/sub channel (instead of answering the superseded ones). */
+  channel?: string;
 }
 
 /** Builds a dispatch pass picked: add a work-queue job `job` for build `id`. */
@@ -387,9 +411,16 @@ function recordOf(flat: unknown): BuildRecord | null {
 export class LaneScripts {
   constructor(private readonly redis: Redis) {}
 
-  async submit(p: SubmitPayload): Promise<{ superseded: string[]; aborted: string[]; picked: Picked }> {
-    const [superseded, aborted, next] = (await scripts.submit.run(this.redis, [JSON.stringify(p)])) as [string[], string[], unknown];
-    return { superseded, aborted, picked: picked(next) };
+  /** `supersededRecords`: the records of `superseded` after this submission, in the same order (none when `p.channel` published them). */
+  async submit(p: SubmitPayload): Promise<{ superseded: string[]; aborted: string[]; picked: Picked; supersededRecords: BuildRecord[] }> {
+    const [superseded, aborted, next, records] = (await scripts.submit.run(this.redis, [JSON.stringify(p)])) as [string[], string[], unknown, string[][]];
+    // Written by this very script a moment ago: decoded without re-validating (see decodeStoredBuild).
+    const supersededRecords: BuildRecord[] = [];
+    for (const flat of records) {
+      const r = decodeStoredBuild(flat);
+      if (r) supersededRecords.push(r);
+    }
+    return { superseded, aborted, picked: picked(next), supersededRecords };
   }
 
   async dispatch(nowMs: number): Promise<Picked> {

@@ -47,6 +47,21 @@ export function decodeBuild(hash: Record<string, string>): BuildRecord | null {
   return BuildRecord.parse(raw);
 }
 
+/**
+ * A record from a flat HGETALL reply (`[field, json, …]`) that a lane script wrote itself within
+ * the same call: decoded without the zod pass of decodeBuild (the hot path of a webhook). Null
+ * when empty.
+ */
+export function decodeStoredBuild(flat: string[]): BuildRecord | null {
+  if (!flat || flat.length === 0) return null;
+  const hash: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+  // Only the record's fields, in schema order (internal `_` fields never reach readers).
+  const out: Record<string, unknown> = {};
+  for (const f of FIELDS) if (hash[f] !== undefined) out[f] = JSON.parse(hash[f]);
+  return out as BuildRecord;
+}
+
 export interface BuildListQuery {
   /** owner/name */
   repo?: string;
