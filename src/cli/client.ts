@@ -1,74 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { ConfigError, loadConfig } from '../config.js';
+import { action, callApi as call, CliFailure, repoArg } from './api-client.js';
 import type { BuildRecord } from '../store/index.js';
-
-/** A failure the CLI reports with its exit code: 1 failed operation, 2 bad usage or invalid input. */
-class CliFailure extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: 1 | 2,
-  ) {
-    super(message);
-  }
-}
-
-interface ApiAnswer {
-  status: number;
-  body: Record<string, unknown>;
-}
-
-function settings(): { url: string; token: string | undefined } {
-  try {
-    const c = loadConfig();
-    return { url: c.url.replace(/\/+$/, ''), token: c.token };
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CliFailure(err.message, 2);
-    throw err;
-  }
-}
-
-async function call(method: string, path: string, body?: { type: string; text: string }): Promise<ApiAnswer> {
-  const { url, token } = settings();
-  if (!token) throw new CliFailure('SLIPWAY_TOKEN is not set: export a token (slipway up prints an admin token; POST /api/tokens makes more)', 2);
-  let res: Response;
-  try {
-    res = await fetch(`${url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body ? { 'content-type': body.type } : {}) },
-      ...(body ? { body: body.text } : {}),
-    });
-  } catch (err) {
-    throw new CliFailure(`cannot reach slipway at ${url} (${(err as Error).cause ?? (err as Error).message}): is it running? (SLIPWAY_URL)`, 1);
-  }
-  const text = await res.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  } catch {
-    parsed = { error: text };
-  }
-  if (res.status >= 400) throw failure(res.status, parsed);
-  return { status: res.status, body: parsed };
-}
-
-/** api.md's error shape as a message a person can act on. */
-function failure(status: number, body: Record<string, unknown>): CliFailure {
-  const problems = Array.isArray(body.errors) ? (body.errors as { path?: string; message?: string }[]) : [];
-  const lines = [String(body.error ?? `HTTP ${status}`)];
-  if (problems.length > 1 || (problems.length === 1 && !lines[0]!.includes(problems[0]!.message ?? ''))) {
-    for (const p of problems) lines.push(`  ${p.path ? `${p.path}: ` : ''}${p.message}`);
-  }
-  if (status === 401) lines.push('check SLIPWAY_TOKEN');
-  if (status === 403) lines.push('ask an admin for a token with a higher role');
-  // Invalid input is the caller's to fix (2); anything else is a failed operation (1).
-  return new CliFailure(lines.join('\n'), status === 400 || status === 422 ? 2 : 1);
-}
-
-function repoArg(value: string): string {
-  if (!/^[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+$/.test(value)) throw new CliFailure(`not a repository: "${value}" (expected owner/name)`, 2);
-  return value;
-}
 
 function printBuilds(builds: BuildRecord[]): void {
   if (builds.length === 0) {
@@ -79,21 +12,6 @@ function printBuilds(builds: BuildRecord[]): void {
   const head = ['ID', 'REPO', 'REF', 'SHA', 'STATUS', 'TAGS', 'QUEUED'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
-}
-
-/** Runs a command body and turns failures into a message on stderr and the exit code. */
-function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args) => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      if (err instanceof CliFailure) {
-        process.stderr.write(`${err.message}\n`);
-        process.exit(err.exitCode);
-      }
-      throw err;
-    }
-  };
 }
 
 /** `slipway repo set`, `slipway builds`, `slipway build`: clients of the API (SLIPWAY_URL, SLIPWAY_TOKEN). */

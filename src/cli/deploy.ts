@@ -1,16 +1,6 @@
 import type { Command } from 'commander';
-import { ConfigError, loadConfig } from '../config.js';
+import { action, callApi, CliFailure, repoArg, sendJson } from './api-client.js';
 import type { DeploymentRecord } from '../store/index.js';
-
-/** A failure with its exit code: 1 failed operation, 2 bad usage or invalid input. */
-class CliFailure extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: 1 | 2,
-  ) {
-    super(message);
-  }
-}
 
 interface EnvironmentView {
   name: string;
@@ -19,47 +9,9 @@ interface EnvironmentView {
   history: DeploymentRecord[];
 }
 
+/** A JSON call; rollouts' bodies are read as the records api.md defines. */
 async function call(method: string, path: string, json?: unknown): Promise<{ status: number; body: any }> {
-  let url: string;
-  let token: string | undefined;
-  try {
-    const c = loadConfig();
-    url = c.url.replace(/\/+$/, '');
-    token = c.token;
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CliFailure(err.message, 2);
-    throw err;
-  }
-  if (!token) throw new CliFailure('SLIPWAY_TOKEN is not set: export a token (slipway up prints an admin token; POST /api/tokens makes more)', 2);
-  let res: Response;
-  try {
-    res = await fetch(`${url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(json !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
-    });
-  } catch (err) {
-    throw new CliFailure(`cannot reach slipway at ${url} (${(err as Error).cause ?? (err as Error).message}): is it running? (SLIPWAY_URL)`, 1);
-  }
-  const text = await res.text();
-  let body: any = {};
-  try {
-    body = text ? JSON.parse(text) : {};
-  } catch {
-    body = { error: text };
-  }
-  if (res.status >= 400) {
-    const lines = [String(body.error ?? `HTTP ${res.status}`)];
-    if (res.status === 401) lines.push('check SLIPWAY_TOKEN');
-    if (res.status === 403) lines.push('ask an admin for a token with the deployer role');
-    throw new CliFailure(lines.join('\n'), res.status === 400 || res.status === 422 ? 2 : 1);
-  }
-  return { status: res.status, body };
-}
-
-function repoArg(value: string): string {
-  if (!/^[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+$/.test(value)) throw new CliFailure(`not a repository: "${value}" (expected owner/name)`, 2);
-  return value;
+  return json === undefined ? callApi(method, path) : sendJson(method, path, json);
 }
 
 function envArg(value: string): string {
@@ -86,20 +38,6 @@ async function follow(id: string): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
-}
-
-function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args) => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      if (err instanceof CliFailure) {
-        process.stderr.write(`${err.message}\n`);
-        process.exit(err.exitCode);
-      }
-      throw err;
-    }
-  };
 }
 
 function printStatus(envs: EnvironmentView[]): void {

@@ -1,51 +1,10 @@
 import type { Command } from 'commander';
-import { ConfigError, loadConfig } from '../config.js';
+import { action, fetchApi } from './api-client.js';
 
 /** `slipway logs ID [-f]`: a build's log from the API; `-f` follows it live until the build ends. */
 
-class LogsFailure extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: 1 | 2,
-  ) {
-    super(message);
-  }
-}
-
-function settings(): { url: string; token: string } {
-  let c;
-  try {
-    c = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) throw new LogsFailure(err.message, 2);
-    throw err;
-  }
-  if (!c.token) throw new LogsFailure('SLIPWAY_TOKEN is not set: export a token (slipway up prints an admin token; POST /api/tokens makes more)', 2);
-  return { url: c.url.replace(/\/+$/, ''), token: c.token };
-}
-
-async function request(id: string, follow: boolean): Promise<Response> {
-  const { url, token } = settings();
-  let res: Response;
-  try {
-    res = await fetch(`${url}/api/builds/${encodeURIComponent(id)}/log`, {
-      headers: { authorization: `Bearer ${token}`, accept: follow ? 'text/event-stream' : 'text/plain' },
-    });
-  } catch (err) {
-    throw new LogsFailure(`cannot reach slipway at ${url} (${String((err as Error).cause ?? (err as Error).message)}): is it running? (SLIPWAY_URL)`, 1);
-  }
-  if (!res.ok) {
-    const body = await res.text();
-    let message = `HTTP ${res.status}`;
-    try {
-      message = String((JSON.parse(body) as { error?: string }).error ?? message);
-    } catch {
-      // not JSON: keep the status
-    }
-    if (res.status === 401) message += '\ncheck SLIPWAY_TOKEN';
-    throw new LogsFailure(message, 1);
-  }
-  return res;
+function request(id: string, follow: boolean): Promise<Response> {
+  return fetchApi('GET', `/api/builds/${encodeURIComponent(id)}/log`, { accept: follow ? 'text/event-stream' : 'text/plain' });
 }
 
 /** Prints server-sent log events as lines until the `end` event; answers the build's final status. */
@@ -77,8 +36,8 @@ export function registerLogsCommands(program: Command): void {
     .command('logs <id>')
     .description('print a build\'s log (-f: follow it until the build ends)')
     .option('-f, --follow', 'follow the log live until the build ends')
-    .action(async (id: string, opts: { follow?: boolean }) => {
-      try {
+    .action(
+      action(async (id: string, opts: { follow?: boolean }) => {
         const res = await request(id, !!opts.follow);
         if (!opts.follow) {
           process.stdout.write(await res.text());
@@ -86,12 +45,6 @@ export function registerLogsCommands(program: Command): void {
         }
         const end = await follow(res, process.stdout);
         process.stderr.write(`build ${id} ${end.status}${end.error ? `: ${end.error}` : ''}\n`);
-      } catch (err) {
-        if (err instanceof LogsFailure) {
-          process.stderr.write(`${err.message}\n`);
-          process.exit(err.exitCode);
-        }
-        throw err;
-      }
-    });
+      }),
+    );
 }
