@@ -13,6 +13,7 @@ import type { Config } from './config.js';
 import { Deployer, DeploymentStore, DeployWorker, SwarmTarget, repoConfigSource } from './deploy/index.js';
 import { Lanes, LaneWorker, type BuildRunner } from './queue/index.js';
 import { createBuilders, type Builders } from './builders/index.js';
+import { createGitHubReporter, githubEventReporter, redisDeploymentLinks } from './github/index.js';
 import { AuditStore, BuildStore, DeliveryStore, EventBus, keys, RepoStore, TokenStore, type BuildRecord } from './store/index.js';
 import { CompiledCache, createDecider, createVerifier, createWebhookHandler, createWebhookListener, rulesEngine, WEBHOOK_PATH } from './webhooks/index.js';
 
@@ -98,6 +99,28 @@ function createBuildersFor(deps: { docker: Docker; redis: Redis; log: Logger; co
   });
 }
 
+/**
+ * The event bus of one process. With a GitHub token, every state change this process publishes
+ * also becomes GitHub feedback (commit and deployment statuses), reported once by the process
+ * that made the change rather than by every subscriber.
+ */
+function createEventBus(redis: Redis, config: Config, log: Logger): EventBus {
+  if (!config.githubStatusToken) return new EventBus(redis);
+  const builds = new BuildStore(redis);
+  const reporter = createGitHubReporter({
+    token: config.githubStatusToken,
+    ...(config.githubApiUrl ? { baseUrl: config.githubApiUrl } : {}),
+    publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
+    links: redisDeploymentLinks(redis),
+    log: log.child({ part: 'github' }),
+  });
+  const onPublish = githubEventReporter(reporter, {
+    findBuild: (id) => builds.get(id),
+    onError: (err) => log.warn({ err: (err as Error).message }, 'GitHub feedback not sent'),
+  });
+  return new EventBus(redis, { onPublish });
+}
+
 /** Build state changes go out on the event bus (SSE); a lost event never fails a build. */
 function publishBuilds(events: EventBus, log: Logger): (record: BuildRecord) => void {
   return (record) => {
@@ -135,7 +158,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
   const deliveries = new DeliveryStore(redis, config.deliveryTtlMs);
   const engine = rulesEngine;
   const compiled = new CompiledCache(engine);
-  const events = new EventBus(redis);
+  const events = createEventBus(redis, config, log);
   // The work queue gets its own connection: BullMQ defines its 64 scripts on the connection it is
   // given, and ioredis copies them into every pipeline made on it (~30× the cost of a plain one),
   // which would tax every auto-pipelined command of the API. The lane scripts (submit, cancel) stay
@@ -216,7 +239,7 @@ export async function startWorker(config: Config, o: { log?: Logger; runner?: Bu
   const docker = dockerClient(config.dockerHost);
   const builders = createBuildersFor({ docker, redis, log, config });
   const runner = o.runner ?? builders.runner;
-  const events = new EventBus(redis);
+  const events = createEventBus(redis, config, log);
   // Rollouts run here too; a succeeded build whose rules say `deploy: <env>` queues its rollout.
   const deployStore = new DeploymentStore(redis);
   const builds = new BuildStore(redis);

@@ -15,10 +15,15 @@ export class EventBus {
   private readonly listeners = new Set<EventListener>();
   private readonly closers = new Set<() => void>();
 
-  constructor(private readonly redis: Redis) {}
+  /** `onPublish` sees every event this process publishes (e.g. GitHub feedback), once, wherever it subscribes. */
+  constructor(
+    private readonly redis: Redis,
+    private readonly opts: { onPublish?: EventListener } = {},
+  ) {}
 
   async publish(event: SlipwayEvent): Promise<void> {
     await this.redis.publish(keys.events, JSON.stringify(event));
+    this.opts.onPublish?.(event);
   }
 
   /**

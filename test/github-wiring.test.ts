@@ -1,0 +1,108 @@
+import { createServer, type Server } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { startServe, startWorker, type Running, type ServeHandle } from '../src/main.js';
+import type { BuildRunner } from '../src/queue/index.js';
+import { startRedis, type TestRedis } from './support/redis.js';
+import { ADMIN, SECRET, api, deliver, eventually, pushPayload } from './webhooks-helpers.js';
+
+/**
+ * GitHub feedback as the real processes wire it: with SLIPWAY_GITHUB_API_URL and a status token set,
+ * a build that a signed push started reports its states as commit statuses to "GitHub" (a local
+ * server recording what the real octokit client sends). The runner records instead of building:
+ * this suite is about the wiring, the builders' suites build for real.
+ */
+
+interface Call {
+  method: string;
+  path: string;
+  auth: string | undefined;
+  body: Record<string, unknown>;
+}
+
+const REPO = 'acme/feedback';
+const DIGEST = `sha256:${'ab'.repeat(32)}`;
+let github: Server;
+let githubUrl: string;
+const calls: Call[] = [];
+let redis: TestRedis;
+let serve: ServeHandle;
+let worker: Running;
+let dataDir: string;
+
+const runner: BuildRunner = {
+  async run(_build, { log }) {
+    log.step('build');
+    log.line('pretending to build');
+    return { digest: DIGEST };
+  },
+};
+
+beforeAll(async () => {
+  github = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      calls.push({ method: req.method ?? '', path: req.url ?? '', auth: req.headers.authorization, body: text ? JSON.parse(text) : {} });
+      res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: calls.length }));
+    });
+  });
+  await new Promise<void>((resolve) => github.listen(0, '127.0.0.1', resolve));
+  const address = github.address();
+  if (!address || typeof address === 'string') throw new Error('no address');
+  githubUrl = `http://127.0.0.1:${address.port}`;
+
+  redis = await startRedis();
+  dataDir = await mkdtemp(path.join(tmpdir(), 'slipway-github-wiring-'));
+  const config = loadConfig({
+    SLIPWAY_REDIS_URL: redis.url,
+    SLIPWAY_PORT: '0',
+    SLIPWAY_WEBHOOK_SECRET: SECRET,
+    SLIPWAY_ADMIN_TOKEN: ADMIN,
+    SLIPWAY_LOG_LEVEL: 'silent',
+    SLIPWAY_DATA_DIR: dataDir,
+    SLIPWAY_GITHUB_API_URL: githubUrl,
+    SLIPWAY_GITHUB_STATUS_TOKEN: 'status-token',
+    SLIPWAY_PUBLIC_URL: 'https://slipway.example.test',
+  });
+  serve = await startServe(config);
+  worker = await startWorker(config, { runner });
+});
+
+afterAll(async () => {
+  await worker?.close();
+  await serve?.close();
+  await redis?.stop();
+  await new Promise((resolve) => github?.close(resolve));
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('GitHub feedback from the running processes', () => {
+  it('reports a pushed build as pending, then success, on the pushed commit, linking to its build page', async () => {
+    const put = await api(serve.url, 'PUT', `/api/repos/${REPO}`, {
+      json: { repository: REPO, image: '127.0.0.1:5000/acme/feedback', rules: [{ name: 'edge', source: 'branch', match: 'main', tags: ['edge'] }] },
+    });
+    expect(put.status).toBe(200);
+    const payload = pushPayload({ repo: REPO, ref: 'refs/heads/main' });
+    const sha = payload.after as string;
+    const answer = await deliver(serve.url, { event: 'push', payload });
+    expect(answer.status).toBe(202);
+    const [buildId] = (answer.body as { builds: string[] }).builds;
+
+    const statusPath = `/repos/${REPO}/statuses/${sha}`;
+    const states = await eventually(async () => {
+      const seen = calls.filter((c) => c.method === 'POST' && c.path === statusPath).map((c) => c.body.state);
+      return seen.includes('success') ? seen : null;
+    });
+    expect(states).toContain('pending');
+    expect(states.indexOf('pending')).toBeLessThan(states.indexOf('success'));
+    const success = calls.find((c) => c.path === statusPath && c.body.state === 'success')!;
+    expect(success.auth).toBe('token status-token');
+    expect(success.body.context).toBe('slipway/edge');
+    expect(success.body.target_url).toBe(`https://slipway.example.test/#/builds/${buildId}`);
+  });
+});
