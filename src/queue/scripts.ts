@@ -123,9 +123,9 @@ local function dispatch(now)
   return out
 end
 local function record(id) return redis.call('HGETALL', BUILD .. id) end
--- {"type":"build","record":{…}} from the stored fields (each already JSON), internal '_' fields left out
-local function publish_record(channel, id)
-  local h = redis.call('HGETALL', BUILD .. id)
+-- {"type":"build","record":{…}} from a record's fields {field, json, …} (each value already JSON),
+-- internal '_' fields left out
+local function publish_fields(channel, h)
   local parts = {}
   for i = 1, #h, 2 do
     if string.sub(h[i], 1, 1) ~= '_' then parts[#parts + 1] = '"' .. h[i] .. '":' .. h[i + 1] end
@@ -158,8 +158,7 @@ for _, b in ipairs(p.builds) do
   end
 end
 -- an older build is replaced when every one of its rules is built again by this submission
-local function replaced_by(g, id)
-  local rules = field(id, 'rules')
+local function replaced_by_rules(g, rules)
   if not rules or #rules == 0 then return nil end
   local by = nil
   for _, r in ipairs(rules) do
@@ -169,6 +168,7 @@ local function replaced_by(g, id)
   end
   return by
 end
+local function replaced_by(g, id) return replaced_by_rules(g, field(id, 'rules')) end
 for _, b in ipairs(p.builds) do
   if p.concurrency then redis.call('HSET', CONC, b.repo, p.concurrency) end
   if p.cancelSuperseded ~= nil then redis.call('HSET', CSUP, b.repo, p.cancelSuperseded and '1' or '0') end
@@ -176,12 +176,17 @@ end
 local superseded, aborted = {}, {}
 for _, g in ipairs(order) do
   for _, old in ipairs(redis.call('SMEMBERS', REFQ .. g.key)) do
-    if status_of(old) == 'queued' then
-      local by = replaced_by(g, old)
+    -- one read per older build; its repo and ref are the group's (what unqueue and set_status would read)
+    local st, rules, seq = unpack(redis.call('HMGET', BUILD .. old, 'status', 'rules', '_seq'))
+    if st == '"queued"' then
+      local by = replaced_by_rules(g, rules and cjson.decode(rules))
       if by then
-        unqueue(old)
-        set_status(old, 'superseded')
-        redis.call('HSET', BUILD .. old, 'supersededBy', cjson.encode(by), 'finishedAt', cjson.encode(p.finishedAt))
+        redis.call('SREM', REFQ .. g.key, old)
+        redis.call('LREM', LANE .. g.repo, 1, old)
+        release(old)
+        redis.call('ZREM', BY_STATUS .. 'queued', old)
+        redis.call('ZADD', BY_STATUS .. 'superseded', seq, old)
+        redis.call('HSET', BUILD .. old, 'status', cjson.encode('superseded'), 'supersededBy', cjson.encode(by), 'finishedAt', cjson.encode(p.finishedAt))
         superseded[#superseded + 1] = old
       end
     else
@@ -208,8 +213,9 @@ end
 for _, b in ipairs(p.builds) do
   local key = BUILD .. b.id
   local seq = redis.call('INCR', SEQ)
-  redis.call('HSET', key, unpack(b.fields))
-  redis.call('HSET', key, '_seq', seq, '_dispatches', 0, '_attempts', 0)
+  local kv = b.fields
+  kv[#kv + 1] = '_seq'; kv[#kv + 1] = seq; kv[#kv + 1] = '_dispatches'; kv[#kv + 1] = 0; kv[#kv + 1] = '_attempts'; kv[#kv + 1] = 0
+  redis.call('HSET', key, unpack(kv))
   redis.call('ZADD', ALL, seq, b.id)
   redis.call('ZADD', BY_REPO .. b.repo, seq, b.id)
   redis.call('ZADD', BY_STATUS .. 'queued', seq, b.id)
@@ -222,8 +228,9 @@ local picked = dispatch(p.now)
 -- EventBus format) or answered, so the caller never reads them back.
 local records = {}
 if p.channel then
-  for _, b in ipairs(p.builds) do publish_record(p.channel, b.id) end
-  for _, old in ipairs(superseded) do publish_record(p.channel, old) end
+  -- a new record is exactly the fields just written (a dispatch changes only internal fields)
+  for _, b in ipairs(p.builds) do publish_fields(p.channel, b.fields) end
+  for _, old in ipairs(superseded) do publish_fields(p.channel, record(old)) end
 else
   for i, old in ipairs(superseded) do records[i] = record(old) end
 end
