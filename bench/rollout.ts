@@ -14,7 +14,8 @@
 import { execFile } from 'node:child_process';
 import Docker from 'dockerode';
 import { promisify } from 'node:util';
-import { SwarmTarget, EnvironmentConfig } from '../src/deploy/index.js';
+import { SwarmTarget } from '../src/deploy/index.js';
+import { environmentSpecs, validateConfig } from '../src/rules/index.js';
 import { buildTestImage, removeTestImages, TEST_REPOSITORY } from '../test/deploy-support/images.js';
 import { api, removeDeployObjects, settled, startDeployStack, startLoad } from '../test/deploy-support/harness.js';
 
@@ -31,7 +32,9 @@ const environments = {
   production: { service: 'slipway-bench-production', replicas: 4, ports: [`${PROD_PORT}:8080`], promote_from: 'staging' },
 };
 // The baseline: the same environment as production under another name and port, driven by the docker CLI.
-const cliEnv = EnvironmentConfig.parse({ service: 'slipway-bench-cli', replicas: 4, ports: [`${CLI_PORT}:8080`] });
+const cliEnv = environmentSpecs(
+  validateConfig({ repository: REPO, image: TEST_REPOSITORY, environments: { 'cli-baseline': { service: 'slipway-bench-cli', replicas: 4, ports: [`${CLI_PORT}:8080`] } } }),
+)['cli-baseline']!;
 
 const images = await Promise.all([buildTestImage('bench-a'), buildTestImage('bench-b'), buildTestImage('bench-bad', { broken: true })]);
 const [a, b, bad] = images as [typeof images[0], typeof images[0], typeof images[0]];

@@ -1,23 +1,40 @@
-import { describe, expect, it } from 'vitest';
-import { denormalise, EnvironmentConfig, parseEnvironments, renderProxyConfig } from '../src/deploy/index.js';
-import { validateConfig } from '../src/rules/index.js';
+import Docker from 'dockerode';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeployError, DeploymentStore, DeployWorker, healthCheck, readRepoConfig, renderProxyConfig, SwarmTarget } from '../src/deploy/index.js';
+import { environmentSpecs, RulesError, validateConfig, type EnvironmentSpec } from '../src/rules/index.js';
+import type { DeploymentRecord } from '../src/store/records.js';
+import { startRedis, type TestRedis } from './support/redis.js';
+
+const doc = (environments: unknown) => ({ repository: 'acme/web', image: 'localhost:5000/acme/web', environments });
+/** One environment as deploy reads it: validated and typed by the rules engine. */
+const spec = (env: unknown, name = 'staging'): EnvironmentSpec => environmentSpecs(validateConfig(doc({ [name]: env })))[name]!;
+const problems = (environments: unknown) => {
+  try {
+    validateConfig(doc(environments));
+  } catch (err) {
+    if (err instanceof RulesError) return err.problems;
+    throw err;
+  }
+  return [];
+};
 
 describe('environments config', () => {
   it('fills the documented defaults', () => {
-    const env = EnvironmentConfig.parse({ service: 'acme-web-staging' });
-    expect(env).toEqual({
+    expect(spec({ service: 'acme-web-staging' })).toEqual({
+      name: 'staging',
       service: 'acme-web-staging',
       replicas: 1,
       ports: [],
       endpoint: 'proxy',
       env: {},
-      update: { parallelism: 1, delay: 1000, order: 'start-first', failure_action: 'rollback', monitor: 5000, max_failure_ratio: 0 },
+      update: { parallelism: 1, delayMs: 1000, order: 'start-first', failureAction: 'rollback', monitorMs: 5000, maxFailureRatio: 0 },
       protected: false,
     });
   });
 
   it('parses ports, durations, health commands and env values', () => {
-    const env = EnvironmentConfig.parse({
+    const env = spec({
       service: 'acme-web',
       replicas: 4,
       ports: ['18081:8080', '18082:9090/udp'],
@@ -30,60 +47,136 @@ describe('environments config', () => {
       { published: 18082, target: 9090, protocol: 'udp' },
     ]);
     expect(env.env).toEqual({ LOG_LEVEL: 'info', WORKERS: '4', DEBUG: 'false' });
-    expect(env.health).toEqual({ test: ['CMD', '/bin/healthcheck'], intervalMs: 2000, timeoutMs: 2000, retries: 2, startPeriodMs: 0 });
-    expect(env.update).toMatchObject({ delay: 500, monitor: 60_000, order: 'stop-first' });
-    expect(EnvironmentConfig.parse({ service: 's', health: { cmd: 'curl -f localhost' } }).health?.test).toEqual(['CMD-SHELL', 'curl -f localhost']);
+    expect(healthCheck(env)).toEqual({ test: ['CMD', '/bin/healthcheck'], intervalMs: 2000, timeoutMs: 2000, retries: 2, startPeriodMs: 0 });
+    expect(env.update).toMatchObject({ delayMs: 500, monitorMs: 60_000, order: 'stop-first' });
+    // Docker's Test forms go to Swarm as written; timings left out get deploy's defaults.
+    expect(healthCheck(spec({ service: 's', health: { cmd: ['CMD-SHELL', 'curl -f localhost'], timeout: '5s' } }))).toEqual({
+      test: ['CMD-SHELL', 'curl -f localhost'],
+      intervalMs: 2000,
+      timeoutMs: 5000,
+      retries: 2,
+      startPeriodMs: 0,
+    });
+    expect(healthCheck(spec({ service: 's' }))).toBeUndefined();
   });
 
-  it('names every problem with its path', () => {
-    const r = parseEnvironments({
+  it('names every problem with its path (the rules engine is the one validator)', () => {
+    const paths = problems({
       staging: { service: 'web', ports: ['80'], update: { order: 'sideways', delay: 'soon' }, colour: 'blue' },
       production: { service: 'web', promote_from: 'qa', replicas: -1 },
-    });
-    expect(r.ok).toBe(false);
-    const paths = r.ok ? [] : r.errors.map((e) => e.path).sort();
+    }).map((e) => e.path);
     expect(paths).toEqual(
       expect.arrayContaining([
         'environments.staging.ports[0]',
         'environments.staging.update.order',
         'environments.staging.update.delay',
-        'environments.staging',
+        'environments.staging.colour',
         'environments.production.replicas',
       ]),
     );
-    const second = parseEnvironments({ staging: { service: 'web', ports: ['18080:8080'] }, production: { service: 'web', ports: ['18080:8080'], promote_from: 'qa' } });
-    expect(second.ok ? [] : second.errors).toEqual([
-      { path: 'environments.production.promote_from', message: 'unknown environment "qa"' },
-      { path: 'environments.production.service', message: 'service web is already used by environment staging' },
-      { path: 'environments.production.ports[0]', message: 'host port 18080 is already published by staging' },
-    ]);
+    const second = problems({ staging: { service: 'web', ports: ['18080:8080'] }, production: { service: 'web', ports: ['18080:8080'], promote_from: 'qa' } });
+    expect(second.map((e) => e.path).sort()).toEqual(['environments.production.ports[0]', 'environments.production.promote_from', 'environments.production.service']);
+    expect(second.find((e) => e.path.endsWith('promote_from'))?.message).toMatch(/unknown environment "qa"/);
+    expect(second.find((e) => e.path.endsWith('service'))?.message).toMatch(/already used by environment "staging"/);
+    expect(second.find((e) => e.path.endsWith('ports[0]'))?.message).toMatch(/host port 18080\/tcp is already published by environment "staging"/);
   });
 
   it('reads the environments of a config exactly as the rules engine stores it', () => {
-    const stored = validateConfig({
-      repository: 'acme/web',
-      image: 'localhost:5000/acme/web',
-      environments: {
+    const stored = validateConfig(
+      doc({
         staging: { service: 'acme-web-staging', replicas: 2, ports: ['18080:8080'], env: { LOG_LEVEL: 'info' }, health: { cmd: ['CMD', '/bin/healthcheck'], interval: '2s', retries: 2 } },
         production: { service: 'acme-web', replicas: 4, ports: ['18081:8080'], promote_from: 'staging', protected: true },
-      },
-    });
-    const r = parseEnvironments(JSON.parse(JSON.stringify(stored.environments)));
-    expect(r.ok).toBe(true);
-    if (!r.ok) return;
-    expect(r.environments.production).toMatchObject({ service: 'acme-web', replicas: 4, promote_from: 'staging', protected: true, update: { delay: 1000, monitor: 5000 } });
-    expect(r.environments.staging!.health).toMatchObject({ test: ['CMD', '/bin/healthcheck'], intervalMs: 2000, retries: 2 });
+      }),
+    );
+    const r = readRepoConfig('acme/web', JSON.parse(JSON.stringify(stored)));
+    expect(r.image).toBe('localhost:5000/acme/web');
+    expect(r.environments.production).toMatchObject({ service: 'acme-web', replicas: 4, promoteFrom: 'staging', protected: true, update: { delayMs: 1000, monitorMs: 5000 } });
+    expect(healthCheck(r.environments.staging!)).toMatchObject({ test: ['CMD', '/bin/healthcheck'], intervalMs: 2000, retries: 2 });
   });
 
-  it('keeps a frozen rollout plan identical through storage', () => {
-    const env = EnvironmentConfig.parse({ service: 'x', replicas: 3, ports: ['18080:8080'], health: { cmd: 'true', start_period: '3s' }, update: { parallelism: 0, delay: '250ms' }, promote_from: 'staging', protected: true });
-    expect(EnvironmentConfig.parse(denormalise(env))).toEqual(env);
+  it('answers 422 invalid_environments with the rules engine problems when a stored config no longer validates', () => {
+    const read = () => readRepoConfig('acme/web', doc({ staging: { service: 'web', replicas: 'two' } }));
+    expect(read).toThrow(DeployError);
+    try {
+      read();
+    } catch (err) {
+      expect(err).toMatchObject({ status: 422, code: 'invalid_environments' });
+      expect((err as DeployError).errors.map((e) => e.path)).toEqual(['environments.staging.replicas']);
+    }
+  });
+});
+
+describe('frozen rollout plan', () => {
+  let redis: TestRedis;
+  let client: Redis;
+  beforeAll(async () => {
+    redis = await startRedis();
+    client = new Redis(redis.url, { maxRetriesPerRequest: null });
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await redis?.stop();
+  });
+
+  const record = (store: DeploymentStore): DeploymentRecord => ({
+    id: store.newId(),
+    repo: 'acme/web',
+    environment: 'production',
+    revision: 1,
+    digest: `sha256:${'a'.repeat(64)}`,
+    image: 'localhost:5000/acme/web',
+    build: null,
+    trigger: 'manual',
+    by: 'alice',
+    status: 'pending',
+    startedAt: null,
+    finishedAt: null,
+    error: null,
+  });
+
+  it('keeps the config as it was at request time identical through storage', async () => {
+    const store = new DeploymentStore(client);
+    const config = environmentSpecs(
+      validateConfig(
+        doc({
+          staging: { service: 'y' },
+          production: { service: 'x', replicas: 3, ports: ['18080:8080'], health: { cmd: ['CMD-SHELL', 'true'], start_period: '3s' }, update: { parallelism: 0, delay: '250ms' }, promote_from: 'staging', protected: true },
+        }),
+      ),
+    ).production!;
+    const r = record(store);
+    await store.enqueue(r, { config });
+    expect(await store.plan(r.id)).toEqual({ config });
+  });
+
+  it('refuses a stored plan that is not a typed environment', async () => {
+    const store = new DeploymentStore(client);
+    const r = record(store);
+    await client.set(`slipway:deploy:plan:${r.id}`, JSON.stringify({ config: { service: 'x', ports: ['18080:8080'] } }));
+    await expect(store.plan(r.id)).rejects.toThrow();
+  });
+
+  it('ends a queued rollout whose plan is unreadable as failed, so the environment is not blocked', async () => {
+    const store = new DeploymentStore(client);
+    const r = record(store);
+    await store.enqueue(r, { config: spec({ service: 'slipway-units-never-applied' }, 'production') });
+    await client.set(`slipway:deploy:plan:${r.id}`, JSON.stringify({ config: { service: 'x' } }));
+    const worker = new DeployWorker({ store, target: new SwarmTarget({ docker: new Docker({ socketPath: '/var/run/docker.sock' }) }), pollMs: 20 });
+    worker.start();
+    try {
+      await expect.poll(async () => (await store.get(r.id))?.status, { timeout: 10_000 }).toBe('failed');
+    } finally {
+      await worker.stop();
+    }
+    expect((await store.get(r.id))?.error).toMatch(/^the rollout plan is unreadable: /);
+    expect(await store.activeIds()).not.toContain(r.id);
+    expect(await store.queuedEnvironments()).toEqual([]);
   });
 });
 
 describe('entry proxy configuration', () => {
   it('resolves tasks.<service> through Docker DNS every 200 ms, one frontend per published TCP port', () => {
-    const cfg = renderProxyConfig(EnvironmentConfig.parse({ service: 'acme-web', replicas: 4, ports: ['18081:8080', '18090:9000', '18091:9001/udp'] }));
+    const cfg = renderProxyConfig(spec({ service: 'acme-web', replicas: 4, ports: ['18081:8080', '18090:9000', '18091:9001/udp'] }));
     expect(cfg).toContain('nameserver dns 127.0.0.11:53');
     expect(cfg).toContain('hold valid 200ms');
     expect(cfg).toContain('timeout resolve 200ms');

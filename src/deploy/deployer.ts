@@ -1,5 +1,6 @@
 import type { AuditEntry, BuildRecord, DeploymentRecord } from '../store/records.js';
-import { parseEnvironments, type EnvironmentConfig } from './environment.js';
+import type { EnvironmentSpec } from '../rules/index.js';
+import { readRepoConfig, type StoredRepoConfig } from './environment.js';
 import { DeployError } from './errors.js';
 import type { DeploymentStore, EnvKey } from './store.js';
 
@@ -12,10 +13,10 @@ export interface Actor {
   role: Role;
 }
 
-/** The parts of a stored repository config the deployer reads. */
+/** Stored repository configs; the deployer reads them through the rules engine. */
 export interface RepoConfigSource {
-  /** `repo` in the answer is the repository's canonical owner/name (lookups may ignore case). */
-  get(repo: string): Promise<{ repo?: string; image: string; environments?: unknown } | null>;
+  /** `repo` in the answer is the repository's canonical owner/name (lookups may ignore case); `config` the stored document. */
+  get(repo: string): Promise<{ repo?: string; config: unknown } | null>;
 }
 
 export interface BuildSource {
@@ -120,7 +121,7 @@ export class Deployer {
   async promote(name: string, environment: string, actor: Actor): Promise<{ started: boolean; deployment: DeploymentRecord }> {
     const { repo, config } = await this.loadEnvironment(name, environment);
     this.authorise(actor, environment, config, 'developer');
-    const from = config.promote_from;
+    const from = config.promoteFrom;
     if (!from) throw new DeployError(409, 'no_promote_from', `environment ${environment} has no promote_from; deploy to it by build or digest instead`);
     return this.store.withRequestMutex(this.store.envKey({ repo, environment }), async () => {
       const sourceKey = { repo, environment: from };
@@ -207,7 +208,7 @@ export class Deployer {
 
   private async request(
     key: EnvKey,
-    config: EnvironmentConfig,
+    config: EnvironmentSpec,
     r: { digest: string; image: string; build: string | null; trigger: DeploymentRecord['trigger']; actor: Actor; action: string },
   ): Promise<DeploymentRecord> {
     const revision = await this.store.nextRevision(key);
@@ -258,23 +259,20 @@ export class Deployer {
     return null;
   }
 
-  private authorise(actor: Actor, environment: string, config: EnvironmentConfig, base: Role): void {
+  private authorise(actor: Actor, environment: string, config: EnvironmentSpec, base: Role): void {
     const needed: Role = config.protected ? 'deployer' : base;
     if (RANK[actor.role] < RANK[needed]) {
       throw new DeployError(403, 'forbidden', `${environment} is ${config.protected ? 'protected: it needs' : 'open to'} the ${needed} role; ${actor.name} is ${actor.role}`);
     }
   }
 
-  private async loadRepo(name: string): Promise<{ repo: string; image: string; environments: Record<string, EnvironmentConfig> }> {
-    const doc = await this.opts.configs.get(name);
-    if (!doc) throw new DeployError(404, 'repo_not_found', `no repository ${name} is configured`);
-    const repo = doc.repo ?? name;
-    const parsed = parseEnvironments(doc.environments);
-    if (!parsed.ok) throw new DeployError(422, 'invalid_environments', `the stored environments of ${repo} are invalid`, parsed.errors);
-    return { repo, image: doc.image, environments: parsed.environments };
+  private async loadRepo(name: string): Promise<StoredRepoConfig> {
+    const stored = await this.opts.configs.get(name);
+    if (!stored) throw new DeployError(404, 'repo_not_found', `no repository ${name} is configured`);
+    return readRepoConfig(stored.repo ?? name, stored.config);
   }
 
-  private async loadEnvironment(name: string, environment: string): Promise<{ repo: string; image: string; config: EnvironmentConfig }> {
+  private async loadEnvironment(name: string, environment: string): Promise<{ repo: string; image: string; config: EnvironmentSpec }> {
     const { repo, image, environments } = await this.loadRepo(name);
     const config = environments[environment];
     if (!config) throw new DeployError(404, 'environment_not_found', `${repo} has no environment ${environment}`);

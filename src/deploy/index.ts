@@ -1,12 +1,13 @@
 export { Deployer, SYSTEM_ACTOR } from './deployer.js';
 export type { Actor, AuditSink, BuildSource, DeployerOptions, DeploymentEvents, EnvironmentView, RepoConfigSource, Role } from './deployer.js';
-export { EnvironmentConfig, parseDuration, parseEnvironments } from './environment.js';
-export type { EnvironmentInput } from './environment.js';
+export { healthCheck, readRepoConfig } from './environment.js';
+export type { HealthCheck, StoredRepoConfig } from './environment.js';
 export { DeployError } from './errors.js';
 export { renderProxyConfig } from './proxy-config.js';
 export { ensureProxyImage } from './proxy-image.js';
 export type { ProxyImageOptions } from './proxy-image.js';
-export { DeploymentStore, denormalise } from './store.js';
+export { DeploymentStore } from './store.js';
+export type { RolloutPlan } from './store.js';
 export { SwarmTarget, networkName, proxyName } from './swarm-target.js';
 export type { SwarmTargetOptions } from './swarm-target.js';
 export type { RolloutOutcome, RolloutRequest, RunningState, Target } from './target.js';

@@ -1,11 +1,12 @@
-import { proxiedPorts, type EnvironmentConfig } from './environment.js';
+import type { EnvironmentSpec } from '../rules/index.js';
+import { proxiedPorts } from './environment.js';
 
 /**
  * The entry proxy's HAProxy configuration for one environment. It resolves `tasks.<service>` through
  * Docker's embedded DNS every 200 ms and keeps no stale answer, so a task leaves the pool as soon as
  * Swarm takes it out of DNS (about 2 s before it stops); failed connections are retried on another task.
  */
-export function renderProxyConfig(config: EnvironmentConfig): string {
+export function renderProxyConfig(config: EnvironmentSpec): string {
   const slots = Math.max(16, config.replicas * 2 + 2);
   const lines = [
     'global',

@@ -7,7 +7,7 @@ export function repoConfigSource(repos: Pick<RepoStore, 'get'>): RepoConfigSourc
     async get(repo) {
       const stored = await repos.get(repo);
       if (!stored) return null;
-      return { repo: stored.repo, image: String(stored.config.image ?? ''), environments: stored.config.environments };
+      return { repo: stored.repo, config: stored.config };
     },
   };
 }

@@ -1,12 +1,41 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { EnvironmentSpec } from '../rules/index.js';
 import { DeploymentRecord } from '../store/records.js';
-import { EnvironmentConfig } from './environment.js';
 
-/** What a queued rollout needs to run, frozen when it was requested (a later config edit does not change it). */
+/**
+ * What a queued rollout needs to run, frozen when it was requested: a later config edit does not change it.
+ * The config is the rules engine's typed form; the schema only guards the Redis boundary (the rules engine
+ * validated it before it was frozen).
+ */
 export interface RolloutPlan {
-  config: EnvironmentConfig;
+  config: EnvironmentSpec;
 }
+
+const Ms = z.number().int().min(0);
+const FrozenEnvironment = z.object({
+  name: z.string(),
+  service: z.string(),
+  replicas: z.number().int().min(0),
+  ports: z.array(z.object({ published: z.number().int(), target: z.number().int(), protocol: z.enum(['tcp', 'udp']) })),
+  endpoint: z.enum(['proxy', 'mesh']),
+  env: z.record(z.string(), z.string()),
+  health: z
+    .object({ cmd: z.array(z.string()).min(1), intervalMs: Ms.optional(), timeoutMs: Ms.optional(), retries: z.number().int().optional(), startPeriodMs: Ms.optional() })
+    .optional(),
+  update: z.object({
+    parallelism: z.number().int().min(0),
+    delayMs: Ms,
+    order: z.enum(['start-first', 'stop-first']),
+    failureAction: z.enum(['rollback', 'pause', 'continue']),
+    monitorMs: Ms,
+    maxFailureRatio: z.number(),
+  }),
+  promoteFrom: z.string().optional(),
+  protected: z.boolean(),
+});
+const FrozenPlan: z.ZodType<RolloutPlan> = z.object({ config: FrozenEnvironment });
 
 export interface EnvKey {
   repo: string;
@@ -60,8 +89,7 @@ export class DeploymentStore {
   async plan(id: string): Promise<RolloutPlan | null> {
     const raw = await this.redis.get(this.k('deploy', 'plan', id));
     if (!raw) return null;
-    const parsed = JSON.parse(raw) as { config: unknown };
-    return { config: EnvironmentConfig.parse(parsed.config) };
+    return FrozenPlan.parse(JSON.parse(raw));
   }
 
   async save(record: DeploymentRecord): Promise<void> {
@@ -77,7 +105,7 @@ export class DeploymentStore {
     const res = await this.redis
       .multi()
       .set(this.k('deploy', 'record', record.id), JSON.stringify(record))
-      .set(this.k('deploy', 'plan', record.id), JSON.stringify({ config: denormalise(plan.config) }))
+      .set(this.k('deploy', 'plan', record.id), JSON.stringify(plan))
       .lpush(this.k('deploy', 'history', env), record.id)
       .getset(this.k('deploy', 'pending', env), record.id)
       .sadd(this.k('deploy', 'queue'), env)
@@ -196,36 +224,4 @@ export class DeploymentStore {
       await this.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`, 1, key, owner);
     }
   }
-}
-
-/** Turns a normalised environment back into config input, so it round-trips through the schema. */
-export function denormalise(c: EnvironmentConfig): unknown {
-  return {
-    service: c.service,
-    replicas: c.replicas,
-    ports: c.ports.map((p) => `${p.published}:${p.target}/${p.protocol}`),
-    endpoint: c.endpoint,
-    env: c.env,
-    ...(c.health
-      ? {
-          health: {
-            cmd: c.health.test,
-            interval: `${c.health.intervalMs}ms`,
-            timeout: `${c.health.timeoutMs}ms`,
-            retries: c.health.retries,
-            start_period: `${c.health.startPeriodMs}ms`,
-          },
-        }
-      : {}),
-    update: {
-      parallelism: c.update.parallelism,
-      delay: `${c.update.delay}ms`,
-      order: c.update.order,
-      failure_action: c.update.failure_action,
-      monitor: `${c.update.monitor}ms`,
-      max_failure_ratio: c.update.max_failure_ratio,
-    },
-    ...(c.promote_from ? { promote_from: c.promote_from } : {}),
-    protected: c.protected,
-  };
 }

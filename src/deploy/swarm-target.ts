@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
-import { proxiedPorts, type EnvironmentConfig } from './environment.js';
+import type { EnvironmentSpec } from '../rules/index.js';
+import { healthCheck, proxiedPorts } from './environment.js';
 import { DeployError } from './errors.js';
 import { renderProxyConfig } from './proxy-config.js';
 import { ensureProxyImage, type ProxyImageOptions } from './proxy-image.js';
@@ -93,7 +94,7 @@ export class SwarmTarget implements Target {
         // the update open for one more `delay`; the worker follows that tail with confirm().
         if (await this.converged(svc.ID, req.imageRef, req.config.replicas)) {
           convergedSince ??= Date.now();
-          if (Date.now() - convergedSince >= req.config.update.monitor) return { status: 'succeeded', confirming: true };
+          if (Date.now() - convergedSince >= req.config.update.monitorMs) return { status: 'succeeded', confirming: true };
         } else {
           convergedSince = null;
         }
@@ -142,7 +143,7 @@ export class SwarmTarget implements Target {
     }
   }
 
-  async state(config: EnvironmentConfig): Promise<RunningState> {
+  async state(config: EnvironmentSpec): Promise<RunningState> {
     const svc = await this.inspect(config.service);
     if (!svc) return { imageRef: null, deploymentId: null, rolling: false, updateState: null, updateStartedAt: null };
     const state = svc.UpdateStatus?.State;
@@ -156,7 +157,7 @@ export class SwarmTarget implements Target {
     };
   }
 
-  async remove(config: EnvironmentConfig): Promise<void> {
+  async remove(config: EnvironmentSpec): Promise<void> {
     await this.removeProxy(config);
     const svc = await this.inspect(config.service);
     if (svc && svc.Spec?.Labels?.[LABEL_KIND] === 'deploy') await this.docker.getService(svc.ID).remove();
@@ -181,18 +182,19 @@ export class SwarmTarget implements Target {
     const labels = { [LABEL_KIND]: 'deploy', [LABEL_REPO]: req.repo, [LABEL_ENV]: req.environment };
     const update = {
       Parallelism: config.update.parallelism,
-      Delay: config.update.delay * NS,
-      FailureAction: config.update.failure_action,
-      Monitor: config.update.monitor * NS,
-      MaxFailureRatio: config.update.max_failure_ratio,
+      Delay: config.update.delayMs * NS,
+      FailureAction: config.update.failureAction,
+      Monitor: config.update.monitorMs * NS,
+      MaxFailureRatio: config.update.maxFailureRatio,
       Order: config.update.order,
     };
-    const health = config.health && {
-      Test: config.health.test,
-      Interval: config.health.intervalMs * NS,
-      Timeout: config.health.timeoutMs * NS,
-      Retries: config.health.retries,
-      StartPeriod: config.health.startPeriodMs * NS,
+    const check = healthCheck(config);
+    const health = check && {
+      Test: check.test,
+      Interval: check.intervalMs * NS,
+      Timeout: check.timeoutMs * NS,
+      Retries: check.retries,
+      StartPeriod: check.startPeriodMs * NS,
     };
     return {
       Name: config.service,
@@ -279,7 +281,7 @@ export class SwarmTarget implements Target {
     await this.removeConfigs(config.service, configName);
   }
 
-  private async removeProxy(config: EnvironmentConfig): Promise<void> {
+  private async removeProxy(config: EnvironmentSpec): Promise<void> {
     const svc = await this.inspect(proxyName(config.service));
     if (svc && svc.Spec?.Labels?.[LABEL_ROLE] === 'proxy' && svc.Spec?.Labels?.[LABEL_KIND] === 'deploy') {
       await this.docker.getService(svc.ID).remove();

@@ -1,10 +1,10 @@
-import type { EnvironmentConfig } from './environment.js';
+import type { EnvironmentSpec } from '../rules/index.js';
 
 /** Where a rollout lands. Swarm today (swarm-target.ts); the same shape fits a Kubernetes Deployment. */
 export interface RolloutRequest {
   repo: string;
   environment: string;
-  config: EnvironmentConfig;
+  config: EnvironmentSpec;
   /** Always `repository@sha256:<hex>`: a digest, never a tag. */
   imageRef: string;
   deploymentId: string;
@@ -48,7 +48,7 @@ export interface Target {
    * `succeeded`, or how it ended otherwise (a rollback in the trailing window).
    */
   confirm(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal): Promise<RolloutOutcome>;
-  state(config: EnvironmentConfig): Promise<RunningState>;
+  state(config: EnvironmentSpec): Promise<RunningState>;
   /** Removes everything the environment owns (service, proxy, network, configs). */
-  remove(config: EnvironmentConfig): Promise<void>;
+  remove(config: EnvironmentSpec): Promise<void>;
 }

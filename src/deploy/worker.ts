@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { EnvironmentSpec } from '../rules/index.js';
 import type { DeploymentRecord } from '../store/records.js';
 import type { AuditSink, DeploymentEvents } from './deployer.js';
-import type { EnvironmentConfig } from './environment.js';
 import type { DeploymentStore } from './store.js';
 import type { RolloutOutcome, RolloutRequest, Target } from './target.js';
 
@@ -22,7 +22,7 @@ export interface DeployWorkerOptions {
   /** Lock time to live; a worker that dies mid-rollout is replaced after at most this long. */
   lockTtlMs?: number;
   /** Slipway's own deadline for one rollout; default from the environment's update settings. */
-  deadlineMs?: (config: EnvironmentConfig) => number;
+  deadlineMs?: (config: EnvironmentSpec) => number;
 }
 
 /**
@@ -128,13 +128,13 @@ export class DeployWorker {
   private async execute(id: string): Promise<void> {
     const { store, target } = this.opts;
     const record = await store.get(id);
-    const plan = await store.plan(id);
+    const plan = await store.plan(id).catch((err: Error) => err);
     if (!record || record.status !== 'pending') {
       await store.dropActive(id);
       return;
     }
-    if (!plan) {
-      await this.end(record, { status: 'failed', reason: 'the rollout plan is missing' });
+    if (!plan || plan instanceof Error) {
+      await this.end(record, { status: 'failed', reason: plan ? `the rollout plan is unreadable: ${plan.message}` : 'the rollout plan is missing' });
       return;
     }
     const running: DeploymentRecord = { ...record, status: 'running', startedAt: this.clock().toISOString() };
@@ -164,7 +164,7 @@ export class DeployWorker {
     const { update } = req.config;
     let confirmed: RolloutOutcome;
     try {
-      confirmed = await this.opts.target.confirm(req, Date.now() + update.delay + update.monitor + 60_000, this.abort.signal);
+      confirmed = await this.opts.target.confirm(req, Date.now() + update.delayMs + update.monitorMs + 60_000, this.abort.signal);
     } catch (err) {
       if (this.abort.signal.aborted) return;
       this.opts.log?.error({ err, deployment: record.id }, 'could not confirm the end of the update');
@@ -231,7 +231,7 @@ export class DeployWorker {
     );
   }
 
-  private rolloutRequest(record: DeploymentRecord, config: EnvironmentConfig): RolloutRequest {
+  private rolloutRequest(record: DeploymentRecord, config: EnvironmentSpec): RolloutRequest {
     return {
       repo: record.repo,
       environment: record.environment,
@@ -243,10 +243,10 @@ export class DeployWorker {
     };
   }
 
-  private deadline(config: EnvironmentConfig): number {
+  private deadline(config: EnvironmentSpec): number {
     if (this.opts.deadlineMs) return this.opts.deadlineMs(config);
     // Swarm has no deadline while a task fails to start; allow each batch a minute to start and pass monitoring.
     const batches = config.update.parallelism === 0 ? 1 : Math.max(1, Math.ceil(config.replicas / config.update.parallelism));
-    return 30_000 + batches * (config.update.delay + config.update.monitor + 60_000);
+    return 30_000 + batches * (config.update.delayMs + config.update.monitorMs + 60_000);
   }
 }
