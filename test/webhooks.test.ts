@@ -379,6 +379,9 @@ describe('redelivery and supersede', () => {
     expect(b.body.superseded).toEqual(a.body.builds);
     expect(await build(a.body.builds[0])).toMatchObject({ status: 'superseded', supersededBy: b.body.builds[0] });
     expect((await build(b.body.builds[0])).status).toBe('queued');
+    // Each decision record names what its delivery superseded (recorded with the submission).
+    expect((await api(url, 'GET', `/api/deliveries/${a.id}`)).body).toMatchObject({ outcome: 'accepted', builds: a.body.builds, superseded: [] });
+    expect((await api(url, 'GET', `/api/deliveries/${b.id}`)).body).toMatchObject({ outcome: 'accepted', builds: b.body.builds, superseded: a.body.builds });
   });
 });
 

@@ -210,11 +210,14 @@ for _, g in ipairs(order) do
     end
   end
 end
-for _, b in ipairs(p.builds) do
+for i, b in ipairs(p.builds) do
   local key = BUILD .. b.id
   local seq = redis.call('INCR', SEQ)
   local kv = b.fields
   kv[#kv + 1] = '_seq'; kv[#kv + 1] = seq; kv[#kv + 1] = '_dispatches'; kv[#kv + 1] = 0; kv[#kv + 1] = '_attempts'; kv[#kv + 1] = 0
+  -- what this submission superseded, on its first build: the webhook's decision record reads it
+  -- in the same round trip (src/store DeliveryStore.recordQueued)
+  if i == 1 then kv[#kv + 1] = '_superseded'; kv[#kv + 1] = #superseded == 0 and '[]' or cjson.encode(superseded) end
   redis.call('HSET', key, unpack(kv))
   redis.call('ZADD', ALL, seq, b.id)
   redis.call('ZADD', BY_REPO .. b.repo, seq, b.id)

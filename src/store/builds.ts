@@ -8,7 +8,8 @@ import { BuildRecord, BuildStatus } from './records.js';
  * - `slipway:build:<id>`            hash: one field per BuildRecord field, each JSON-encoded, so that
  *                                   Lua scripts change single fields (status, finishedAt, …) atomically
  *                                   without re-encoding the whole record; internal fields start with
- *                                   `_` (`_seq` index score, `_dispatches`, `_attempts`, `_owner`, `_abort`)
+ *                                   `_` (`_seq` index score, `_dispatches`, `_attempts`, `_owner`, `_abort`,
+ *                                   `_superseded` on a submission's first build: the ids it superseded)
  *                                   and never reach readers.
  * - `slipway:builds:seq`            counter: a global submission sequence, the score of every index
  *                                   (newest first = highest score, no clock ties)

@@ -34,6 +34,21 @@ redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
 if KEYS[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[5]) end
 return 1`);
 
+// Like RECORD, for a delivery whose builds are being queued in the same round trip (sent right
+// after the lanes' submit on the same connection): the decision is recorded only when its first
+// build exists, with the ids that submission superseded (its `_superseded` field) as `superseded`.
+// KEYS: delivery key, deliveries list, heads hash or '', the first build's record key
+// ARGV: decision JSON without `superseded`, ttl ms, list cap, ref, sha. Answers that JSON list, or nil.
+const RECORD_QUEUED = new LuaScript(`
+local sup = redis.call('HGET', KEYS[4], '_superseded')
+if not sup then return false end
+local decision = string.sub(ARGV[1], 1, -2) .. ',"superseded":' .. sup .. '}'
+redis.call('SET', KEYS[1], decision, 'PX', ARGV[2])
+redis.call('LPUSH', KEYS[2], decision)
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+if KEYS[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[5]) end
+return sup`);
+
 /**
  * Delivery ids are the idempotency key: `claim` takes the id (SET NX) before anything is queued,
  * `record` replaces the claim with the decision, kept for the dedupe TTL (≥ 7 days).
@@ -60,10 +75,30 @@ export class DeliveryStore {
   }
 
   async record(decision: DeliveryDecision): Promise<void> {
+    const [k1, k2, k3, ref, sha] = this.recordKeys(decision);
+    // One script (one command, so auto-pipelining batches it with other requests' commands).
+    await RECORD.run(this.redis, [k1, k2, k3], [JSON.stringify(decision), this.ttlMs, LIST_CAP, ref, sha]);
+  }
+
+  /**
+   * Records an accepted decision in the same round trip as queueing its builds: call it in the same
+   * tick as, and after, the lanes' submit on the same connection. Answers the superseded ids stored
+   * (set on `decision`), or null when the first build was not there (nothing recorded: the caller
+   * records with `record` once the submission has answered).
+   */
+  async recordQueued(decision: DeliveryDecision, firstBuildKey: string): Promise<string[] | null> {
+    const { superseded: _, ...rest } = decision;
+    const [k1, k2, k3, ref, sha] = this.recordKeys(decision);
+    const sup = await RECORD_QUEUED.run(this.redis, [k1, k2, k3, firstBuildKey], [JSON.stringify(rest), this.ttlMs, LIST_CAP, ref, sha]);
+    if (typeof sup !== 'string') return null;
+    decision.superseded = JSON.parse(sup) as string[];
+    return decision.superseded;
+  }
+
+  private recordKeys(decision: DeliveryDecision): [string, string, string, string, string] {
     const { repo, ref, sha } = decision;
     const head = repo && ref && sha && !/^0+$/.test(sha) ? [keys.heads(repo), ref, sha] : ['', '', ''];
-    // One script (one command, so auto-pipelining batches it with other requests' commands).
-    await RECORD.run(this.redis, [keys.delivery(decision.deliveryId), keys.deliveries, head[0]!], [JSON.stringify(decision), this.ttlMs, LIST_CAP, head[1]!, head[2]!]);
+    return [keys.delivery(decision.deliveryId), keys.deliveries, head[0]!, head[1]!, head[2]!];
   }
 
   /** The sha of the last push seen for a ref, or null. */

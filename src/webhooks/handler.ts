@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import type { BuildRecord, DeliveryDecision, DeliveryStore } from '../store/index.js';
+import { buildKeys, type BuildRecord, type DeliveryDecision, type DeliveryStore } from '../store/index.js';
 import type { Decide } from './decide.js';
 import { WebhookError } from './errors.js';
 import { readDelivery, type Delivery } from './read.js';
@@ -70,6 +70,7 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
 
     const at = o.clock();
     let claimed = false;
+    let recorded = false;
     try {
       const source = push ? sourceEventFromPush(push) : undefined;
       // Claim and decide together: both read Redis, in the same round trip.
@@ -114,14 +115,22 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
         record.outcome = 'accepted';
         record.builds = decision.builds.map((b) => b.id);
         record.matched = decision.builds.map((b) => ({ rules: b.rules, tags: b.tags }));
-        try {
-          if (decision.builds.length) record.superseded = (await o.enqueue(decision.builds, decision.lane)).superseded;
-        } catch (err) {
-          if ((err as { code?: unknown }).code !== 'duplicate_build') throw err;
-          // Queued by an earlier attempt that died before recording its decision: record it now.
-          await o.deliveries.record(record);
-          outcomes.inc({ outcome: 'duplicate' });
-          return { status: 200, body: { deliveryId, duplicate: true } };
+        if (decision.builds.length) {
+          // Queue and record in one round trip: the record is sent in the same tick, after the
+          // submission, and is stored only if the first build is there (else it is recorded below).
+          const queued = o.enqueue(decision.builds, decision.lane);
+          const stored = o.deliveries.recordQueued(record, buildKeys.record(decision.builds[0]!.id));
+          const [q, r] = await Promise.allSettled([queued, stored]);
+          recorded = r.status === 'fulfilled' && r.value !== null;
+          if (q.status === 'rejected') {
+            const err: unknown = q.reason;
+            if ((err as { code?: unknown }).code !== 'duplicate_build') throw err;
+            // Queued by an earlier attempt that died before recording its decision: record it now.
+            if (!recorded) await o.deliveries.record(record);
+            outcomes.inc({ outcome: 'duplicate' });
+            return { status: 200, body: { deliveryId, duplicate: true } };
+          }
+          record.superseded = q.value.superseded;
         }
         answer = {
           status: 202,
@@ -129,7 +138,7 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
         };
       }
       try {
-        await o.deliveries.record(record);
+        if (!recorded) await o.deliveries.record(record);
       } catch (err) {
         // Builds already queued are durable and must not be queued twice: answer as accepted.
         if (record.builds.length === 0) throw err;
