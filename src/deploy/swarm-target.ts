@@ -210,6 +210,9 @@ export class SwarmTarget implements Target {
           ...(health ? { HealthCheck: health } : {}),
         },
         RestartPolicy: { Condition: 'any', Delay: 1000 * NS },
+        // Always an explicit (empty) placement: an update whose only difference is a placement
+        // that went missing makes dockerd 20.10's swarmkit dereference it and crash (moby#37883).
+        Placement: {},
         Networks: [{ Target: network, Aliases: [config.service] }],
       },
       Mode: { Replicated: { Replicas: config.replicas } },
@@ -258,6 +261,7 @@ export class SwarmTarget implements Target {
           Configs: [{ ConfigID: configId, ConfigName: configName, File: { Name: '/etc/haproxy/haproxy.cfg', UID: '0', GID: '0', Mode: 0o444 } }],
         },
         RestartPolicy: { Condition: 'any', Delay: 500 * NS },
+        Placement: {},
         Networks: [{ Target: network }],
       },
       // One proxy per node, bound to the node's own ports: no routing mesh (and no IPVS) involved.
