@@ -166,8 +166,17 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
   const queueRedis = redis.duplicate({ enableAutoPipelining: false });
   queueRedis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error (work queue)'));
   await queueRedis.connect();
-  // Submissions publish their build events inside the submit script (the webhook's hot path).
-  const lanes = new Lanes({ redis, queueRedis, log, clock: () => clock().getTime(), onChange: publishBuilds(events, log), eventsChannel: keys.events });
+  // Without GitHub feedback, submissions publish their build events inside the submit script (the
+  // webhook's hot path: no extra round trip, nothing read back). With it, they go through this
+  // process's event bus, whose onPublish reports each change to GitHub.
+  const lanes = new Lanes({
+    redis,
+    queueRedis,
+    log,
+    clock: () => clock().getTime(),
+    onChange: publishBuilds(events, log),
+    ...(config.githubStatusToken ? {} : { eventsChannel: keys.events }),
+  });
   const builds = new BuildStore(redis);
   const webhook = createWebhookHandler({
     verify: createVerifier(config.webhookSecret, config.webhookSecretPrevious),
