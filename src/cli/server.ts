@@ -26,29 +26,34 @@ async function run(kind: string, start: (config: Config) => Promise<Running>, op
     }
     throw err;
   }
-  let running: Running;
-  try {
-    running = await start(config);
-  } catch (err) {
-    process.stderr.write(`slipway ${kind}: ${(err as Error).message}\n`);
-    process.exit(1);
-  }
+  let running: Running | undefined;
   let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    process.stderr.write(`slipway ${kind}: ${signal}, stopping\n`);
-    setTimeout(() => process.exit(1), hardLimitMs).unref();
-    running.close().then(
+  const close = (r: Running) =>
+    r.close().then(
       () => process.exit(0),
       (err: Error) => {
         process.stderr.write(`slipway ${kind}: stop failed: ${err.message}\n`);
         process.exit(1);
       },
     );
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    process.stderr.write(`slipway ${kind}: ${signal}, stopping\n`);
+    setTimeout(() => process.exit(1), hardLimitMs).unref();
+    if (running) void close(running);
   };
+  // Listening before starting: a signal that arrives right after the "listening" line (before
+  // start() has returned) stops the process cleanly instead of killing it.
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    running = await start(config);
+  } catch (err) {
+    process.stderr.write(`slipway ${kind}: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  if (stopping) void close(running);
 }
 
 /** `slipway serve`, `slipway worker`, `slipway up`. */
