@@ -205,7 +205,8 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     webhook,
     rules: engine,
     compiled,
-    deployer: new Deployer({ store: new DeploymentStore(redis), configs: repoConfigSource(repos), builds, audit: new AuditStore(redis), events, clock }),
+    // The target here only reads: the tasks of a rollout in progress (`GET /api/deployments/{id}`).
+    deployer: new Deployer({ store: new DeploymentStore(redis), configs: repoConfigSource(repos), builds, audit: new AuditStore(redis), events, clock, target: new SwarmTarget({ docker }), log }),
   });
 
   // The webhook is the hot path: it skips express (same listener as the express route).

@@ -3,6 +3,7 @@ import type { EnvironmentSpec } from '../rules/index.js';
 import { readRepoConfig, type StoredRepoConfig } from './environment.js';
 import { DeployError } from './errors.js';
 import type { DeploymentStore, EnvKey } from './store.js';
+import type { Target, TaskView } from './target.js';
 
 export type Role = 'viewer' | 'developer' | 'deployer' | 'admin';
 const RANK: Record<Role, number> = { viewer: 0, developer: 1, deployer: 2, admin: 3 };
@@ -39,7 +40,13 @@ export interface DeployerOptions {
   audit?: AuditSink;
   events?: DeploymentEvents;
   clock?: () => Date;
+  /** Where rollouts land: read for the live tasks of a rollout in progress (left out: no `tasks`). */
+  target?: Pick<Target, 'tasks'>;
+  log?: { warn(obj: object, msg?: string): void };
 }
+
+/** A deployment as `GET /api/deployments/{id}` answers it: the record, plus its service's tasks while it is in progress. */
+export type DeploymentView = DeploymentRecord & { tasks?: TaskView[] };
 
 export interface EnvironmentView {
   name: string;
@@ -76,10 +83,18 @@ export class Deployer {
     return { name: environment, service: config.service, current, history };
   }
 
-  async deployment(id: string): Promise<DeploymentRecord> {
+  async deployment(id: string): Promise<DeploymentView> {
     const record = await this.store.get(id);
     if (!record) throw new DeployError(404, 'deployment_not_found', `no deployment ${id}`);
-    return record;
+    if (!this.opts.target || (record.status !== 'pending' && record.status !== 'running')) return record;
+    // Read live from the orchestrator; the record is the answer, so a failure here only leaves the tasks out.
+    try {
+      const { config } = await this.loadEnvironment(record.repo, record.environment);
+      return { ...record, tasks: await this.opts.target.tasks(config) };
+    } catch (err) {
+      this.opts.log?.warn({ err: (err as Error).message, deployment: id }, 'tasks of a rollout not read');
+      return record;
+    }
   }
 
   /** `POST …/environments/{env}/deploy` with `{build}` or `{digest}`. */

@@ -1,5 +1,5 @@
 export { Deployer, SYSTEM_ACTOR } from './deployer.js';
-export type { Actor, AuditSink, BuildSource, DeployerOptions, DeploymentEvents, EnvironmentView, RepoConfigSource, Role } from './deployer.js';
+export type { Actor, AuditSink, BuildSource, DeployerOptions, DeploymentEvents, DeploymentView, EnvironmentView, RepoConfigSource, Role } from './deployer.js';
 export { healthCheck, readRepoConfig } from './environment.js';
 export type { HealthCheck, StoredRepoConfig } from './environment.js';
 export { DeployError } from './errors.js';
@@ -10,7 +10,7 @@ export { DeploymentStore } from './store.js';
 export type { RolloutPlan } from './store.js';
 export { SwarmTarget, networkName, proxyName } from './swarm-target.js';
 export type { SwarmTargetOptions } from './swarm-target.js';
-export type { RolloutOutcome, RolloutRequest, RunningState, Target } from './target.js';
+export type { RolloutOutcome, RolloutRequest, RunningState, Target, TaskView } from './target.js';
 export { DeployWorker } from './worker.js';
 export type { DeployLogger, DeployWorkerOptions } from './worker.js';
 export { repoConfigSource } from './sources.js';

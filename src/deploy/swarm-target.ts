@@ -5,7 +5,7 @@ import { healthCheck, proxiedPorts } from './environment.js';
 import { DeployError } from './errors.js';
 import { renderProxyConfig } from './proxy-config.js';
 import { ensureProxyImage, type ProxyImageOptions } from './proxy-image.js';
-import type { RolloutOutcome, RolloutRequest, RunningState, Target } from './target.js';
+import type { RolloutOutcome, RolloutRequest, RunningState, Target, TaskView } from './target.js';
 
 export const LABEL_KIND = 'io.slipway.kind';
 export const LABEL_REPO = 'io.slipway.repo';
@@ -27,6 +27,7 @@ export interface SwarmTargetOptions {
 type Task = {
   ID: string;
   ServiceID: string;
+  Slot?: number;
   DesiredState: string;
   Status?: { State?: string; Err?: string; Message?: string; Timestamp?: string };
   Spec?: { ContainerSpec?: { Image?: string } };
@@ -155,6 +156,25 @@ export class SwarmTarget implements Target {
       updateState: state ?? null,
       updateStartedAt: Date.parse(svc.UpdateStatus?.StartedAt ?? '') || null,
     };
+  }
+
+  async tasks(config: EnvironmentSpec): Promise<TaskView[]> {
+    const svc = await this.inspect(config.service);
+    if (!svc?.ID) return [];
+    // Newest first, as `docker service ps` lists them.
+    const tasks = (await this.serviceTasks(svc.ID)).sort((a, b) => (b.Status?.Timestamp ?? '').localeCompare(a.Status?.Timestamp ?? ''));
+    return tasks.map((t) => {
+      const image = t.Spec?.ContainerSpec?.Image ?? '';
+      const at = image.lastIndexOf('@');
+      return {
+        id: t.ID,
+        slot: t.Slot ?? null,
+        state: t.Status?.State ?? 'unknown',
+        desiredState: t.DesiredState,
+        digest: at >= 0 ? image.slice(at + 1) : null,
+        message: t.Status?.Err || t.Status?.Message || '',
+      };
+    });
   }
 
   async remove(config: EnvironmentSpec): Promise<void> {
@@ -351,19 +371,19 @@ export class SwarmTarget implements Target {
     }
   }
 
-  private async tasks(serviceId: string): Promise<Task[]> {
+  private async serviceTasks(serviceId: string): Promise<Task[]> {
     return (await this.docker.listTasks({ filters: { service: [serviceId] } })) as Task[];
   }
 
   private async converged(serviceId: string, imageRef: string, replicas: number): Promise<boolean> {
-    const tasks = await this.tasks(serviceId);
+    const tasks = await this.serviceTasks(serviceId);
     const running = tasks.filter((t) => t.DesiredState === 'running' && t.Status?.State === 'running');
     return running.length === replicas && running.every((t) => t.Spec?.ContainerSpec?.Image === imageRef);
   }
 
   /** Why the newest failed task of `imageRef` failed, as `: <reason>` (empty when none failed). */
   private async taskFailure(serviceId: string, imageRef: string): Promise<string> {
-    const failed = (await this.tasks(serviceId))
+    const failed = (await this.serviceTasks(serviceId))
       .filter((t) => t.Spec?.ContainerSpec?.Image === imageRef && ['failed', 'rejected', 'shutdown'].includes(t.Status?.State ?? '') && t.Status?.Err)
       .sort((a, b) => (b.Status?.Timestamp ?? '').localeCompare(a.Status?.Timestamp ?? ''));
     return failed[0] ? `: ${failed[0].Status?.Err}` : '';

@@ -35,6 +35,20 @@ export interface RunningState {
   updateStartedAt: number | null;
 }
 
+/** One Swarm task of an environment's service, as `GET /api/deployments/{id}` shows it during a rollout. */
+export interface TaskView {
+  id: string;
+  /** The replica slot (null for global services). */
+  slot: number | null;
+  /** Swarm's task state: `new`, `pending`, `preparing`, `starting`, `running`, `shutdown`, `failed`, … */
+  state: string;
+  desiredState: string;
+  /** The digest the task runs (`sha256:<hex>`), null when its image is not pinned by digest. */
+  digest: string | null;
+  /** Why it failed (Status.Err), else Swarm's status message. */
+  message: string;
+}
+
 export interface Target {
   /** Creates or updates the environment's service (and its traffic entry) to `imageRef`; returns once accepted. */
   apply(req: RolloutRequest): Promise<void>;
@@ -49,6 +63,8 @@ export interface Target {
    */
   confirm(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal): Promise<RolloutOutcome>;
   state(config: EnvironmentSpec): Promise<RunningState>;
+  /** The environment's service's tasks now (empty when the service does not exist). */
+  tasks(config: EnvironmentSpec): Promise<TaskView[]>;
   /** Removes everything the environment owns (service, proxy, network, configs). */
   remove(config: EnvironmentSpec): Promise<void>;
 }
