@@ -1,13 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { startServe, startWorker, type Running, type ServeHandle } from '../src/main.js';
 import type { BuildRecord } from '../src/store/index.js';
-import { startRedis, type TestRedis } from './support/redis.js';
+import { startSlipway, type Slipway } from './support/slipway.js';
 import { ADMIN, SECRET, api, deliver, eventually, pushPayload } from './webhooks-helpers.js';
 import {
   BASE,
@@ -26,10 +23,8 @@ import {
 const run = Date.now().toString(36);
 const REPO = `acme/e2e-${run}`;
 const IMAGE = `${REGISTRY}/slipway-test/e2e-${run}`;
-let redis: TestRedis;
-let serve: ServeHandle;
-let worker: Running;
-let dataDir: string;
+let slipway: Slipway;
+let serve: Slipway['serve'];
 let git: { url: string; close(): Promise<void> };
 let repoDir: string;
 let cloneUrl: string;
@@ -52,18 +47,8 @@ rules:
 `;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  dataDir = await mkdtemp(path.join(tmpdir(), 'slipway-e2e-'));
-  const config = loadConfig({
-    SLIPWAY_REDIS_URL: redis.url,
-    SLIPWAY_PORT: '0',
-    SLIPWAY_WEBHOOK_SECRET: SECRET,
-    SLIPWAY_ADMIN_TOKEN: ADMIN,
-    SLIPWAY_LOG_LEVEL: 'silent',
-    SLIPWAY_DATA_DIR: dataDir,
-  });
-  serve = await startServe(config);
-  worker = await startWorker(config);
+  slipway = await startSlipway({ name: 'e2e', secret: SECRET, adminToken: ADMIN });
+  serve = slipway.serve;
   const repo = await makeRepo({
     Dockerfile: [`FROM ${BASE}`, 'ARG GIT_SHA', 'COPY . /app', 'RUN echo "built $GIT_SHA" && test -f /app/index.html', ''].join('\n'),
     'index.html': '<h1>hello</h1>\n',
@@ -75,12 +60,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await worker?.close();
-  await serve?.close();
-  await redis?.stop();
+  await slipway?.stop();
   await git?.close();
   await deleteRegistryRepo(IMAGE);
-  await rm(dataDir, { recursive: true, force: true });
   await rm(repoDir, { recursive: true, force: true });
 });
 
@@ -121,7 +103,7 @@ describe('builds through a real signed webhook', () => {
       'io.slipway.build': firstId,
     });
     expect(labels['org.opencontainers.image.created']).toMatch(/^\d{4}-\d\d-\d\dT/);
-    expect(await leftovers(dataDir)).toEqual([]);
+    expect(await leftovers(slipway.dataDir)).toEqual([]);
   });
 
   it('GET /api/builds/{id}/log answers the whole log as text with step markers and the end', async () => {
@@ -181,7 +163,7 @@ describe('builds through a real signed webhook', () => {
     await reading;
     expect(events).toMatch(/event: step\ndata: ==> \[\d+\.\ds\] fetch source/);
     expect(events).toMatch(/event: end\ndata: \{"status":"cancelled"/);
-    expect(await leftovers(dataDir)).toEqual([]);
+    expect(await leftovers(slipway.dataDir)).toEqual([]);
     expect(await registryTags(IMAGE)).not.toContain(`main-${slow.sha.slice(0, 7)}`);
     expect((await api(serve.url, 'POST', `/api/builds/${id}/cancel`)).status).toBe(409);
   });
@@ -207,6 +189,6 @@ describe('builds through a real signed webhook', () => {
     expect(broken.digest).toBeNull();
     const slow = await at(slowRepo, { Dockerfile: `FROM ${BASE}\nRUN sleep 60\n` });
     expect(slow).toMatchObject({ status: 'failed', error: 'timed out after 3 s', digest: null });
-    expect(await leftovers(dataDir)).toEqual([]);
+    expect(await leftovers(slipway.dataDir)).toEqual([]);
   });
 });

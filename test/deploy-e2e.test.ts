@@ -1,14 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { startServe, startWorker, type Running, type ServeHandle } from '../src/main.js';
 import type { BuildRecord } from '../src/store/index.js';
 import { BASE, REGISTRY, deleteRegistryRepo, gitHttpServer, makeRepo } from './builders-support.js';
 import { ADMIN, api, eventually, removeDeployObjects, served, settled } from './deploy-support/harness.js';
-import { startRedis, type TestRedis } from './support/redis.js';
+import { startSlipway, type Slipway } from './support/slipway.js';
 import { SECRET, deliver, pushPayload } from './webhooks-helpers.js';
 
 /**
@@ -23,10 +20,8 @@ const IMAGE = `${REGISTRY}/slipway-test/deploy-e2e-${run}`;
 const STAGING_PORT = 18085;
 const PRODUCTION_PORT = 18086;
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-let redis: TestRedis;
-let serve: ServeHandle;
-let worker: Running;
-let dataDir: string;
+let slipway: Slipway;
+let serve: Slipway['serve'];
 let git: { url: string; close(): Promise<void> };
 let repoDir: string;
 let cloneUrl: string;
@@ -70,18 +65,13 @@ function app(version: string): Record<string, string> {
 }
 
 beforeAll(async () => {
-  redis = await startRedis();
-  dataDir = await mkdtemp(path.join(tmpdir(), 'slipway-deploy-e2e-'));
-  const config = loadConfig({
-    SLIPWAY_REDIS_URL: redis.url,
-    SLIPWAY_PORT: '0',
-    SLIPWAY_WEBHOOK_SECRET: SECRET,
-    SLIPWAY_ADMIN_TOKEN: ADMIN,
-    SLIPWAY_LOG_LEVEL: process.env.DEPLOY_E2E_LOG ?? 'silent',
-    SLIPWAY_DATA_DIR: dataDir,
+  slipway = await startSlipway({
+    name: 'deploy-e2e',
+    secret: SECRET,
+    adminToken: ADMIN,
+    env: { SLIPWAY_LOG_LEVEL: process.env.DEPLOY_E2E_LOG ?? 'silent' },
   });
-  serve = await startServe(config);
-  worker = await startWorker(config);
+  serve = slipway.serve;
   const repo = await makeRepo(app('hello v1'));
   repoDir = repo.dir;
   git = await gitHttpServer(path.dirname(repoDir));
@@ -91,13 +81,10 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.close();
-  await serve?.close();
-  await redis?.stop();
+  await slipway?.stop();
   await git?.close();
   await removeDeployObjects(docker, REPO);
   await deleteRegistryRepo(IMAGE);
-  await rm(dataDir, { recursive: true, force: true });
   if (repoDir) await rm(repoDir, { recursive: true, force: true });
 }, 120_000);
 

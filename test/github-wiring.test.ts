@@ -1,12 +1,7 @@
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { startServe, startWorker, type Running, type ServeHandle } from '../src/main.js';
 import type { BuildRunner } from '../src/queue/index.js';
-import { startRedis, type TestRedis } from './support/redis.js';
+import { startSlipway, type Slipway } from './support/slipway.js';
 import { ADMIN, SECRET, api, deliver, eventually, pushPayload } from './webhooks-helpers.js';
 
 /**
@@ -28,10 +23,7 @@ const DIGEST = `sha256:${'ab'.repeat(32)}`;
 let github: Server;
 let githubUrl: string;
 const calls: Call[] = [];
-let redis: TestRedis;
-let serve: ServeHandle;
-let worker: Running;
-let dataDir: string;
+let slipway: Slipway;
 
 const runner: BuildRunner = {
   async run(_build, { log }) {
@@ -56,40 +48,29 @@ beforeAll(async () => {
   if (!address || typeof address === 'string') throw new Error('no address');
   githubUrl = `http://127.0.0.1:${address.port}`;
 
-  redis = await startRedis();
-  dataDir = await mkdtemp(path.join(tmpdir(), 'slipway-github-wiring-'));
-  const config = loadConfig({
-    SLIPWAY_REDIS_URL: redis.url,
-    SLIPWAY_PORT: '0',
-    SLIPWAY_WEBHOOK_SECRET: SECRET,
-    SLIPWAY_ADMIN_TOKEN: ADMIN,
-    SLIPWAY_LOG_LEVEL: 'silent',
-    SLIPWAY_DATA_DIR: dataDir,
-    SLIPWAY_GITHUB_API_URL: githubUrl,
-    SLIPWAY_GITHUB_STATUS_TOKEN: 'status-token',
-    SLIPWAY_PUBLIC_URL: 'https://slipway.example.test',
+  slipway = await startSlipway({
+    name: 'github-wiring',
+    secret: SECRET,
+    adminToken: ADMIN,
+    runner,
+    env: { SLIPWAY_GITHUB_API_URL: githubUrl, SLIPWAY_GITHUB_STATUS_TOKEN: 'status-token', SLIPWAY_PUBLIC_URL: 'https://slipway.example.test' },
   });
-  serve = await startServe(config);
-  worker = await startWorker(config, { runner });
 });
 
 afterAll(async () => {
-  await worker?.close();
-  await serve?.close();
-  await redis?.stop();
+  await slipway?.stop();
   await new Promise((resolve) => github?.close(resolve));
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
 describe('GitHub feedback from the running processes', () => {
   it('reports a pushed build as pending, then success, on the pushed commit, linking to its build page', async () => {
-    const put = await api(serve.url, 'PUT', `/api/repos/${REPO}`, {
+    const put = await api(slipway.serve.url, 'PUT', `/api/repos/${REPO}`, {
       json: { repository: REPO, image: '127.0.0.1:5000/acme/feedback', rules: [{ name: 'edge', source: 'branch', match: 'main', tags: ['edge'] }] },
     });
     expect(put.status).toBe(200);
     const payload = pushPayload({ repo: REPO, ref: 'refs/heads/main' });
     const sha = payload.after as string;
-    const answer = await deliver(serve.url, { event: 'push', payload });
+    const answer = await deliver(slipway.serve.url, { event: 'push', payload });
     expect(answer.status).toBe(202);
     const [buildId] = (answer.body as { builds: string[] }).builds;
 
