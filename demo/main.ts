@@ -116,7 +116,7 @@ async function main(argv: string[]): Promise<number> {
     // A fresh state each run, and no leftovers of an earlier run in the Swarm.
     await rm(state, { recursive: true, force: true });
     await mkdir(state, { recursive: true });
-    const removed = await removeDeployments(docker, REPO);
+    const removed = await removeDeployments(docker, REPO, `${REGISTRY}/${REPO}`);
     if (removed) n.info(`removed ${removed} service(s) an earlier demo left running`);
 
     n.next(`A sample app, ${REPO}, in a local git server`);
@@ -217,7 +217,7 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     n.info('stopping the demo…');
     await shutdown();
-    await removeDeployments(docker, REPO).catch((err: Error) => n.info(`cleanup: ${err.message}`));
+    await removeDeployments(docker, REPO, `${REGISTRY}/${REPO}`).catch((err: Error) => n.info(`cleanup: ${err.message}`));
   }
 }
 

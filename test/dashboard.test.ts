@@ -131,7 +131,7 @@ beforeAll(async () => {
   redis = await startRedis();
   work = await mkdtemp(join(tmpdir(), 'slipway-dashboard-'));
   ports = { staging: await freePort(), production: await freePort() };
-  await removeDeployments(dockerClient(undefined), REPO);
+  await removeDeployments(dockerClient(undefined), REPO, `127.0.0.1:5000/${REPO}`);
   git = await startGitServer({ root: join(work, 'git') });
   sample = await SampleRepo.create(work, REPO);
   const base = loadConfig({});
@@ -157,7 +157,7 @@ afterAll(async () => {
   await attempt(() => browser?.close());
   await attempt(() => up?.close());
   await attempt(() => git?.close());
-  await attempt(() => removeDeployments(dockerClient(undefined), REPO));
+  await attempt(() => removeDeployments(dockerClient(undefined), REPO, `127.0.0.1:5000/${REPO}`));
   await attempt(() => redis?.stop());
   await attempt(() => (work ? rm(work, { recursive: true, force: true }) : undefined));
   if (problems.length) throw problems[0];
