@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { BuildRecord } from '../src/store/index.js';
+import { newBuild } from './support/lanes.js';
 import { freePort } from './support/redis.js';
 
 /** Helpers of the builders suites: sample git repositories, a git http server, a registry, leftovers checks. */
@@ -114,32 +115,19 @@ export async function authRegistry(user: string, password: string): Promise<{ ho
 }
 
 let counter = 0;
-/** A build record as the lanes hand it to a runner. */
+/** A build record as the lanes hand it to a runner: a queued one (test/support/lanes.ts), started by hand. */
 export function buildRecord(over: Partial<BuildRecord> & Pick<BuildRecord, 'repo' | 'sha' | 'image' | 'tags'>): BuildRecord {
-  return {
+  const now = new Date().toISOString();
+  return newBuild(over.repo, {
+    // Unique across processes too: the id names this build's engine, bridge and workspace.
     id: `b${Date.now().toString(36)}${(counter++).toString(36)}${randomBytes(2).toString('hex')}`,
-    ref: 'refs/heads/main',
     rules: ['default'],
     status: 'running',
-    digest: null,
-    error: null,
-    queuedAt: new Date().toISOString(),
-    startedAt: new Date().toISOString(),
-    finishedAt: null,
-    deployments: [],
-    context: '.',
-    dockerfile: 'Dockerfile',
-    build_args: {},
-    cache: false,
-    deploy: [],
-    cloneUrl: null,
-    deliveryId: null,
+    startedAt: now,
     trigger: 'manual',
     by: 'test',
-    supersededBy: null,
-    warnings: [],
     ...over,
-  };
+  });
 }
 
 /** Collects a build's log in memory, for suites that test the runner alone. */

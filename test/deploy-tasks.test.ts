@@ -4,6 +4,7 @@ import { Deployer, DeploymentStore, repoConfigSource, SwarmTarget } from '../src
 import { RepoStore } from '../src/store/index.js';
 import { buildTestImage, removeTestImages, TEST_REPOSITORY, type TestImage } from './deploy-support/images.js';
 import { api, removeDeployObjects, settled, startDeployStack, type DeployStack } from './deploy-support/harness.js';
+import type { TaskView } from '../src/deploy/index.js';
 
 /**
  * `GET /api/deployments/{id}` of a rollout in progress carries its service's Swarm tasks, read live
@@ -21,15 +22,6 @@ const CONFIG = {
   },
   rules: [],
 };
-
-interface Task {
-  id: string;
-  slot: number | null;
-  state: string;
-  desiredState: string;
-  digest: string | null;
-  message: string;
-}
 
 let stack: DeployStack;
 let v1: TestImage, v2: TestImage;
@@ -70,10 +62,10 @@ describe('a rollout in progress answers its Swarm tasks', () => {
     expect(second.status).toBe(202);
     const pending = await answer(second.body.id);
     expect(pending.body).toMatchObject({ id: second.body.id, status: 'pending', digest: v2.digest });
-    const running1 = (pending.body.tasks as Task[]).filter((t) => t.desiredState === 'running');
+    const running1 = (pending.body.tasks as TaskView[]).filter((t) => t.desiredState === 'running');
     expect(running1.map((t) => t.digest)).toEqual([v1.digest, v1.digest]);
     expect(running1.map((t) => t.slot).sort()).toEqual([1, 2]);
-    expect((pending.body.tasks as Task[]).map((t) => t.id).sort()).toEqual(await serviceTaskIds());
+    expect((pending.body.tasks as TaskView[]).map((t) => t.id).sort()).toEqual(await serviceTaskIds());
 
     // Docker unreachable: the record is still the answer, without tasks, and the failure is logged.
     const warnings: object[] = [];
@@ -90,12 +82,12 @@ describe('a rollout in progress answers its Swarm tasks', () => {
 
     // Running: the tasks of the update, the new digest among them, each with its Swarm states.
     stack.startWorker();
-    let seen: { status: string; tasks?: Task[] } | null = null;
+    let seen: { status: string; tasks?: TaskView[] } | null = null;
     for (;;) {
       const res = await answer(second.body.id);
       expect(res.status).toBe(200);
       if (!['pending', 'running'].includes(res.body.status)) break;
-      if (res.body.status === 'running' && (res.body.tasks as Task[]).some((t) => t.digest === v2.digest)) {
+      if (res.body.status === 'running' && (res.body.tasks as TaskView[]).some((t) => t.digest === v2.digest)) {
         seen = res.body;
         break;
       }
