@@ -105,6 +105,8 @@ function cpuMicros(pid: number): number {
 interface Load {
   /** Server CPU per answered request (µs): robust against other load on the machine. */
   cpuPerRequest: number;
+  /** The load generator's (this process's) CPU per answered request (µs). */
+  loadgenCpuPerRequest: number;
   rps: number;
   p50: number;
   p99: number;
@@ -115,6 +117,7 @@ interface Load {
 
 async function load(url: string, pid: number, body: string, seconds: number, connections: number): Promise<Load> {
   const cpuStart = cpuMicros(pid);
+  const ownStart = process.cpuUsage();
   const signature = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
   const base = { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': signature, 'user-agent': 'GitHub-Hookshot/bench' };
   const accepted: string[] = [];
@@ -143,7 +146,10 @@ async function load(url: string, pid: number, body: string, seconds: number, con
     ],
   });
   const answered = Object.values(statuses).reduce((a, n) => a + n, 0);
-  return { cpuPerRequest: Math.round((cpuMicros(pid) - cpuStart) / Math.max(1, answered)), rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, statuses, accepted, errors: result.errors + result.timeouts };
+  const own = process.cpuUsage(ownStart);
+  return {
+    cpuPerRequest: Math.round((cpuMicros(pid) - cpuStart) / Math.max(1, answered)),
+    loadgenCpuPerRequest: Math.round((own.user + own.system) / Math.max(1, answered)), rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, statuses, accepted, errors: result.errors + result.timeouts };
 }
 
 async function main(): Promise<void> {
@@ -152,8 +158,9 @@ async function main(): Promise<void> {
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
   const body = payload();
   // Each server first gets `warmup` seconds of the same load, not measured (JIT, connection pools).
-  const measured = async (url: string, pid: number) => {
+  const measured = async (url: string, pid: number, beforeMeasuring?: () => Promise<void>) => {
     if (warmup > 0) await load(url, pid, body, warmup, connections);
+    await beforeMeasuring?.();
     return load(url, pid, body, seconds, connections);
   };
   const { startRedis } = await import('../test/support/redis.js');
@@ -176,8 +183,17 @@ async function main(): Promise<void> {
         const info = await probe.info('cpu');
         return Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
       };
-      const cpuBefore = await cpu();
-      const b = await measured(slipway.url, slipway.proc.pid!);
+      let cpuBefore = 0;
+      const b = await measured(slipway.url, slipway.proc.pid!, async () => {
+        await probe.config('RESETSTAT');
+        cpuBefore = await cpu();
+      });
+      // Redis time per delivery by command (µs): where a delivery's Redis CPU goes.
+      const redisUsPerDelivery: Record<string, number> = {};
+      for (const m of (await probe.info('commandstats')).matchAll(/cmdstat_(\S+?):calls=(\d+),usec=(\d+)/g)) {
+        const us = Number(m[3]) / Math.max(1, b.accepted.length);
+        if (us >= 1) redisUsPerDelivery[m[1]!] = Math.round(us);
+      }
       // How busy Redis was (100 = one core): tells whether Redis or the server was the limit.
       const redisCpuPct = Math.round(((await cpu()) - cpuBefore) / seconds * 100);
       probe.disconnect();
@@ -216,9 +232,11 @@ async function main(): Promise<void> {
           baseline_p99_ms: a.p99,
           baseline_runs_rps: [Math.round(before.rps), Math.round(after.rps)],
           redis_cpu_pct: redisCpuPct,
+          redis_us_per_delivery: redisUsPerDelivery,
           // Server CPU per request, and their ratio: what the throughput ratio would be on an otherwise idle machine.
           baseline_cpu_us_per_req: a.cpuPerRequest,
           slipway_cpu_us_per_req: b.cpuPerRequest,
+          loadgen_cpu_us_per_req: { baseline: before.loadgenCpuPerRequest, slipway: b.loadgenCpuPerRequest },
           cpu_ratio: Number((a.cpuPerRequest / b.cpuPerRequest).toFixed(3)),
           accepted: b.accepted.length,
           durable,

@@ -155,6 +155,8 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
   collectDefaultMetrics({ register: metrics });
 
   const repos = new RepoStore(redis);
+  // Configs stored by an older slipway get the version entry that intake's writes check.
+  await repos.indexVersions();
   const deliveries = new DeliveryStore(redis, config.deliveryTtlMs);
   const engine = rulesEngine;
   const compiled = new CompiledCache(engine);
@@ -181,7 +183,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
   const webhook = createWebhookHandler({
     verify: createVerifier(config.webhookSecret, config.webhookSecretPrevious),
     decide: createDecider({ repos, engine, cache: compiled }),
-    enqueue: (b, lane) => lanes.submit(b, lane),
+    enqueue: (b, opts) => lanes.submit(b, opts),
     deliveries,
     log,
     clock,

@@ -98,6 +98,32 @@ describe('lanes', () => {
     expect((await lanes.store.list()).map((r) => r.id)).toEqual([ok.id]);
   });
 
+  it('submits with a receipt once: the receipt is stored with what the submission superseded, a second use changes nothing', async () => {
+    const older = newBuild('acme/receipts');
+    await lanes.submit([older]);
+    const receipt = (json: string) => ({
+      key: 'test:receipt:1',
+      ttlMs: 60_000,
+      json,
+      journal: { key: 'test:receipts', cap: 2 },
+      mark: { key: 'test:heads', field: 'refs/heads/main', value: 'c'.repeat(40) },
+    });
+    const first = newBuild('acme/receipts');
+    expect(await lanes.submit([first], { receipt: receipt('{"n":1}') })).toEqual({ outcome: 'queued', superseded: [older.id], aborted: [] });
+    const stored = { n: 1, superseded: [older.id] };
+    expect(JSON.parse((await redis.get('test:receipt:1'))!)).toEqual(stored);
+    expect(await redis.pttl('test:receipt:1')).toBeGreaterThan(50_000);
+    expect((await redis.lrange('test:receipts', 0, -1)).map((x) => JSON.parse(x))).toEqual([stored]);
+    expect(await redis.hget('test:heads', 'refs/heads/main')).toBe('c'.repeat(40));
+
+    const again = newBuild('acme/receipts');
+    expect(await lanes.submit([again], { receipt: receipt('{"n":2}') })).toEqual({ outcome: 'duplicate', superseded: [], aborted: [] });
+    expect(await lanes.store.get(again.id)).toBeNull();
+    expect((await get(first.id)).status).toBe('queued');
+    expect(JSON.parse((await redis.get('test:receipt:1'))!)).toEqual(stored);
+    expect(await redis.llen('test:receipts')).toBe(1);
+  });
+
   it('runs one repository first in, first out, one at a time by default', async () => {
     const builds = ['a', 'b', 'c', 'd', 'e'].map((x) => newBuild('acme/web', { ref: `refs/heads/${x}` }));
     for (const b of builds) await lanes.submit([b]);
@@ -229,7 +255,7 @@ describe('lanes', () => {
     await lanes.submit([r1]);
     await until(r1.id, 'running');
     const r2 = newBuild('acme/web');
-    expect(await lanes.submit([r2])).toEqual({ superseded: [], aborted: [] });
+    expect(await lanes.submit([r2])).toEqual({ outcome: 'queued', superseded: [], aborted: [] });
     await until(r2.id, 'succeeded');
     expect((await get(r1.id)).status).toBe('succeeded');
 
@@ -237,7 +263,7 @@ describe('lanes', () => {
     await lanes.submit([c1], { cancelSuperseded: true });
     await until(c1.id, 'running');
     const c2 = newBuild('acme/web');
-    expect(await lanes.submit([c2])).toEqual({ superseded: [], aborted: [c1.id] });
+    expect(await lanes.submit([c2])).toEqual({ outcome: 'queued', superseded: [], aborted: [c1.id] });
     await until(c2.id, 'succeeded');
     const ended = await get(c1.id);
     expect(ended).toMatchObject({ status: 'superseded', supersededBy: c2.id, digest: null });

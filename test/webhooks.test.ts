@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lanes } from '../src/queue/index.js';
 import { previewRef, type RepoConfig } from '../src/rules/index.js';
-import { toBuildRecords } from '../src/webhooks/index.js';
+import { RepoStore } from '../src/store/index.js';
+import { rulesEngine, toBuildRecords } from '../src/webhooks/index.js';
 import { api, deliver, eventually, PREVIOUS_SECRET, pushPayload, randomSha, sign, startIntake, type Intake } from './webhooks-helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -319,6 +320,44 @@ describe('decisions', () => {
   });
 });
 
+describe('configs changed by another process', () => {
+  it('decides with the current config, though this process read an older one, and stops building a deleted repository', async () => {
+    const r = 'dec/elsewhere';
+    const doc = (tag: string) => ({ repository: r, image: 'localhost:5000/dec/elsewhere', rules: [{ name: tag, source: 'branch', match: '*', tags: [tag] }] });
+    await api(url, 'PUT', `/api/repos/${r}`, { json: doc('a') });
+    const one = await deliver(url, { event: 'push', payload: pushPayload({ repo: r, ref: 'refs/heads/x' }) });
+    expect((await build(one.body.builds[0])).tags).toEqual(['a']);
+
+    // Another API process (its own store and connection) changes the config, then deletes it.
+    const { Redis } = await import('ioredis');
+    const other = new Redis(intake.redis.url);
+    const elsewhere = new RepoStore(other);
+    await elsewhere.put(r, rulesEngine.normalise(doc('b')) as unknown as Record<string, unknown>, 'token:other', new Date());
+    const two = await deliver(url, { event: 'push', payload: pushPayload({ repo: r, ref: 'refs/heads/y' }) });
+    expect((await build(two.body.builds[0])).tags).toEqual(['b']);
+
+    await elsewhere.delete(r);
+    const before = await buildCount();
+    const three = await deliver(url, { event: 'push', payload: pushPayload({ repo: r, ref: 'refs/heads/z' }) });
+    expect(three.status).toBe(202);
+    expect(three.body).toMatchObject({ builds: [], ignored: `unknown repository ${r}` });
+    expect(await buildCount()).toBe(before);
+    other.disconnect();
+  });
+
+  it('indexes the versions of configs stored before the versions hash existed', async () => {
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(intake.redis.url);
+    const store = new RepoStore(redis);
+    const { stored } = await store.put('dec/legacy', rulesEngine.normalise({ repository: 'dec/legacy', image: 'localhost:5000/x', rules: [{ name: 'a', source: 'branch', match: '*', tags: ['a'] }] }) as unknown as Record<string, unknown>, 'admin', new Date());
+    await redis.hdel('slipway:repo-versions', 'dec/legacy');
+    expect(await store.indexVersions()).toBe(1);
+    expect(await redis.hget('slipway:repo-versions', 'dec/legacy')).toBe(stored.version);
+    expect(await store.indexVersions()).toBe(0);
+    redis.disconnect();
+  });
+});
+
 describe('redelivery and supersede', () => {
   const repo = 'again/app';
   beforeAll(async () => {
@@ -342,10 +381,20 @@ describe('redelivery and supersede', () => {
     expect(await buildCount()).toBe(before);
   });
 
-  it('a delivery whose builds were queued by an attempt that died before recording it is a duplicate, not built twice', async () => {
+  it('the same delivery arriving twice at once is queued once', async () => {
+    const id = randomUUID();
+    const payload = pushPayload({ repo, ref: 'refs/heads/twice' });
+    const before = await buildCount();
+    const answers = await Promise.all([deliver(url, { event: 'push', payload, id }), deliver(url, { event: 'push', payload, id })]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 202]);
+    expect(answers.find((a) => a.status === 200)!.body).toEqual({ deliveryId: id, duplicate: true });
+    expect(await buildCount()).toBe(before + 1);
+  });
+
+  it('a delivery whose builds exist but whose decision is gone (past the dedupe window) is a duplicate, not built twice', async () => {
     const id = randomUUID();
     const payload = pushPayload({ repo, ref: 'refs/heads/crashed' });
-    // What the dead attempt left: its builds queued (ids derive from the delivery id), no decision.
+    // Its builds queued (ids derive from the delivery id), its decision expired.
     const { Redis } = await import('ioredis');
     const { pino } = await import('pino');
     const r = new Redis(intake.redis.url);

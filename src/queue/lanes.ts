@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { BuildStore, encodeBuild, type BuildRecord } from '../store/index.js';
+import { BuildStore, encodeBuild, type BuildRecord, type Receipt, type VersionGuard } from '../store/index.js';
 import { BuildNotFound, ConflictError, InvalidSubmission } from './errors.js';
 import { Dispatcher, openWorkQueue, type WorkJob } from './dispatcher.js';
 import { LaneScripts } from './scripts.js';
@@ -37,9 +37,21 @@ export interface SubmitOptions {
   concurrency?: number;
   /** The repository's `builder.cancel_superseded`: a newer push also cancels that ref's running build. */
   cancelSuperseded?: boolean;
+  /**
+   * The idempotency record of the request (a webhook delivery's decision): the builds are
+   * submitted only when its key is new, and it is stored in the same atomic step.
+   */
+  receipt?: Receipt;
+  /** Submit only while this holds (the repository's config the builds were decided with is still current). */
+  guard?: VersionGuard;
 }
 
 export interface SubmitResult {
+  /**
+   * `queued`: all of it is in Redis. Nothing was submitted when `duplicate` (the receipt's key
+   * existed) or `stale` (the guard did not hold).
+   */
+  outcome: 'queued' | 'duplicate' | 'stale';
   /** Older still-queued builds of the same refs, now `superseded`. */
   superseded: string[];
   /** Running builds of the same refs asked to stop (cancel_superseded); they end `superseded`. */
@@ -72,7 +84,7 @@ export class Lanes {
    * all of it is in Redis.
    */
   async submit(builds: BuildRecord[], opts: SubmitOptions = {}): Promise<SubmitResult> {
-    if (builds.length === 0) return { superseded: [], aborted: [] };
+    if (builds.length === 0) return { outcome: 'queued', superseded: [], aborted: [] };
     const records = builds.map((b, i) => validateNew(b, i));
     const ids = new Set<string>();
     records.forEach((r, i) => {
@@ -86,23 +98,33 @@ export class Lanes {
     try {
       result = await this.scripts.submit({
         now: this.clock(),
-        builds: records.map((r) => ({ id: r.id, repo: r.repo, ref: r.ref, rules: r.rules, fields: encodeBuild(r) })),
+        builds: records.map((r) => ({
+          id: r.id,
+          repo: r.repo,
+          ref: r.ref,
+          rules: r.rules,
+          fields: encodeBuild(r),
+          ...(this.o.eventsChannel ? { event: JSON.stringify({ type: 'build', record: r }) } : {}),
+        })),
         finishedAt: new Date(this.clock()).toISOString(),
         ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
         ...(opts.cancelSuperseded !== undefined ? { cancelSuperseded: opts.cancelSuperseded } : {}),
         ...(this.o.eventsChannel ? { channel: this.o.eventsChannel } : {}),
+        ...(opts.receipt ? { receipt: opts.receipt } : {}),
+        ...(opts.guard ? { guard: opts.guard } : {}),
       });
     } catch (err) {
       const m = /DUPLICATE (.*)$/.exec(String((err as Error).message));
       if (m) throw new ConflictError(`build ${m[1]} already exists`, 'duplicate_build');
       throw err;
     }
+    if (result.outcome !== 'queued') return { outcome: result.outcome, superseded: [], aborted: [] };
     await this.dispatcher.enqueue(result.picked);
     if (!this.o.eventsChannel) {
       for (const r of records) this.changed(r);
       for (const r of result.supersededRecords) this.changed(r);
     }
-    return { superseded: result.superseded, aborted: result.aborted };
+    return { outcome: 'queued', superseded: result.superseded, aborted: result.aborted };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { buildKeys, decodeBuild, decodeStoredBuild, type BuildRecord } from '../store/index.js';
+import { BUILD_FIELDS, buildKeys, decodeBuild, decodeStoredBuild, type BuildRecord, type Receipt, type VersionGuard } from '../store/index.js';
 import { laneKeys } from './keys.js';
 
 /*
@@ -123,23 +123,32 @@ local function dispatch(now)
   return out
 end
 local function record(id) return redis.call('HGETALL', BUILD .. id) end
--- {"type":"build","record":{…}} from a record's fields {field, json, …} (each value already JSON),
--- internal '_' fields left out
-local function publish_fields(channel, h)
-  local parts = {}
-  for i = 1, #h, 2 do
-    if string.sub(h[i], 1, 1) ~= '_' then parts[#parts + 1] = '"' .. h[i] .. '":' .. h[i + 1] end
+-- publishes a stored record as {"type":"build","record":{…}} (the EventBus format): its public
+-- fields in schema order, each value already JSON, joined in one table.concat
+local PUBLIC = { ${BUILD_FIELDS.map((f) => `'${f}'`).join(', ')} }
+local function publish_record(channel, id)
+  local vals = redis.call('HMGET', BUILD .. id, unpack(PUBLIC))
+  local parts = { '{"type":"build","record":{' }
+  for i, f in ipairs(PUBLIC) do
+    if vals[i] then parts[#parts + 1] = (#parts == 1 and '"' or ',"') .. f .. '":' .. vals[i] end
   end
-  redis.call('PUBLISH', channel, '{"type":"build","record":{' .. table.concat(parts, ',') .. '}}')
+  parts[#parts + 1] = '}}'
+  redis.call('PUBLISH', channel, table.concat(parts))
 end
 `;
 
 /**
  * submit: stores new queued records, supersedes older queued builds of the same refs, enqueues,
- * dispatches. Answers {superseded ids, aborted ids, picked, superseded records (HGETALL each)}.
+ * dispatches, and stores the receipt (p.receipt) of the request. Answers {'stale'} when the guard
+ * (p.guard) does not hold, {'duplicate'} when the receipt's key exists (nothing changed either
+ * way), else {'queued', superseded ids, aborted ids, picked, superseded records (HGETALL each;
+ * none when published)}.
  */
 const SUBMIT = `
 local p = cjson.decode(ARGV[1])
+local g, rc = p.guard, p.receipt
+if g and redis.call('HGET', g.key, g.field) ~= g.value then return { 'stale' } end
+if rc and redis.call('EXISTS', rc.key) == 1 then return { 'duplicate' } end
 for _, b in ipairs(p.builds) do
   if redis.call('EXISTS', BUILD .. b.id) == 1 then return redis.error_reply('DUPLICATE ' .. b.id) end
 end
@@ -210,14 +219,11 @@ for _, g in ipairs(order) do
     end
   end
 end
-for i, b in ipairs(p.builds) do
+for _, b in ipairs(p.builds) do
   local key = BUILD .. b.id
   local seq = redis.call('INCR', SEQ)
   local kv = b.fields
   kv[#kv + 1] = '_seq'; kv[#kv + 1] = seq; kv[#kv + 1] = '_dispatches'; kv[#kv + 1] = 0; kv[#kv + 1] = '_attempts'; kv[#kv + 1] = 0
-  -- what this submission superseded, on its first build: the webhook's decision record reads it
-  -- in the same round trip (src/store DeliveryStore.recordQueued)
-  if i == 1 then kv[#kv + 1] = '_superseded'; kv[#kv + 1] = #superseded == 0 and '[]' or cjson.encode(superseded) end
   redis.call('HSET', key, unpack(kv))
   redis.call('ZADD', ALL, seq, b.id)
   redis.call('ZADD', BY_REPO .. b.repo, seq, b.id)
@@ -231,13 +237,21 @@ local picked = dispatch(p.now)
 -- EventBus format) or answered, so the caller never reads them back.
 local records = {}
 if p.channel then
-  -- a new record is exactly the fields just written (a dispatch changes only internal fields)
-  for _, b in ipairs(p.builds) do publish_fields(p.channel, b.fields) end
-  for _, old in ipairs(superseded) do publish_fields(p.channel, record(old)) end
+  -- a new record is exactly what was just written (a dispatch changes only internal fields): its
+  -- event comes ready-made (b.event)
+  for _, b in ipairs(p.builds) do redis.call('PUBLISH', p.channel, b.event) end
+  for _, old in ipairs(superseded) do publish_record(p.channel, old) end
 else
   for i, old in ipairs(superseded) do records[i] = record(old) end
 end
-return { superseded, aborted, picked, records }
+if rc then
+  local body = string.sub(rc.json, 1, -2) .. ',"superseded":' .. (#superseded == 0 and '[]' or cjson.encode(superseded)) .. '}'
+  redis.call('SET', rc.key, body, 'PX', rc.ttlMs)
+  redis.call('LPUSH', rc.journal.key, body)
+  redis.call('LTRIM', rc.journal.key, 0, rc.journal.cap - 1)
+  if rc.mark then redis.call('HSET', rc.mark.key, rc.mark.field, rc.mark.value) end
+end
+return { 'queued', superseded, aborted, picked, records }
 `;
 
 /** dispatch alone (timers, start-up). ARGV: now. */
@@ -370,12 +384,17 @@ class Script {
 
 export interface SubmitPayload {
   now: number;
-  builds: { id: string; repo: string; ref: string; rules: string[]; fields: string[] }[];
+  /** `event`: the record's EventBus message, published as is when `channel` is set. */
+  builds: { id: string; repo: string; ref: string; rules: string[]; fields: string[]; event?: string }[];
   finishedAt: string;
   concurrency?: number;
   cancelSuperseded?: boolean;
   /** Publish the new and superseded records on this pub/sub channel (instead of answering the superseded ones). */
   channel?: string;
+  /** Submit only when the receipt's key is new, and store the receipt along. */
+  receipt?: Receipt;
+  /** Submit only while it holds. */
+  guard?: VersionGuard;
 }
 
 /** Builds a dispatch pass picked: add a work-queue job `job` for build `id`. */
@@ -421,16 +440,21 @@ function recordOf(flat: unknown): BuildRecord | null {
 export class LaneScripts {
   constructor(private readonly redis: Redis) {}
 
-  /** `supersededRecords`: the records of `superseded` after this submission, in the same order (none when `p.channel` published them). */
-  async submit(p: SubmitPayload): Promise<{ superseded: string[]; aborted: string[]; picked: Picked; supersededRecords: BuildRecord[] }> {
-    const [superseded, aborted, next, records] = (await scripts.submit.run(this.redis, [JSON.stringify(p)])) as [string[], string[], unknown, string[][]];
+  /**
+   * Nothing was submitted unless the outcome is `queued` (see SUBMIT). `supersededRecords`: the
+   * records of `superseded` after this submission, in the same order (none when `p.channel` published them).
+   */
+  async submit(p: SubmitPayload): Promise<{ outcome: 'queued' | 'duplicate' | 'stale'; superseded: string[]; aborted: string[]; picked: Picked; supersededRecords: BuildRecord[] }> {
+    const answer = (await scripts.submit.run(this.redis, [JSON.stringify(p)])) as ['duplicate' | 'stale'] | ['queued', string[], string[], unknown, string[][]];
+    if (answer[0] !== 'queued') return { outcome: answer[0], superseded: [], aborted: [], picked: [], supersededRecords: [] };
+    const [, superseded, aborted, next, records] = answer;
     // Written by this very script a moment ago: decoded without re-validating (see decodeStoredBuild).
     const supersededRecords: BuildRecord[] = [];
     for (const flat of records) {
       const r = decodeStoredBuild(flat);
       if (r) supersededRecords.push(r);
     }
-    return { superseded, aborted, picked: picked(next), supersededRecords };
+    return { outcome: 'queued', superseded, aborted, picked: picked(next), supersededRecords };
   }
 
   async dispatch(nowMs: number): Promise<Picked> {

@@ -8,8 +8,7 @@ import { BuildRecord, BuildStatus } from './records.js';
  * - `slipway:build:<id>`            hash: one field per BuildRecord field, each JSON-encoded, so that
  *                                   Lua scripts change single fields (status, finishedAt, …) atomically
  *                                   without re-encoding the whole record; internal fields start with
- *                                   `_` (`_seq` index score, `_dispatches`, `_attempts`, `_owner`, `_abort`,
- *                                   `_superseded` on a submission's first build: the ids it superseded)
+ *                                   `_` (`_seq` index score, `_dispatches`, `_attempts`, `_owner`, `_abort`)
  *                                   and never reach readers.
  * - `slipway:builds:seq`            counter: a global submission sequence, the score of every index
  *                                   (newest first = highest score, no clock ties)
@@ -31,12 +30,13 @@ export const buildKeys = {
   byStatus: (status: BuildStatus) => `slipway:builds:status:${status}`,
 } as const;
 
-const FIELDS = Object.keys(BuildRecord.shape) as (keyof BuildRecord)[];
+/** A record's fields in schema order (what readers see; internal `_` fields are not among them). */
+export const BUILD_FIELDS = Object.keys(BuildRecord.shape) as (keyof BuildRecord)[];
 
 /** A record as flat hash arguments: `[field, json, field, json, …]`. */
 export function encodeBuild(record: BuildRecord): string[] {
   const out: string[] = [];
-  for (const f of FIELDS) out.push(f, JSON.stringify(record[f]));
+  for (const f of BUILD_FIELDS) out.push(f, JSON.stringify(record[f]));
   return out;
 }
 
@@ -44,7 +44,7 @@ export function encodeBuild(record: BuildRecord): string[] {
 export function decodeBuild(hash: Record<string, string>): BuildRecord | null {
   if (!hash || Object.keys(hash).length === 0) return null;
   const raw: Record<string, unknown> = {};
-  for (const f of FIELDS) if (hash[f] !== undefined) raw[f] = JSON.parse(hash[f]);
+  for (const f of BUILD_FIELDS) if (hash[f] !== undefined) raw[f] = JSON.parse(hash[f]);
   return BuildRecord.parse(raw);
 }
 
@@ -59,7 +59,7 @@ export function decodeStoredBuild(flat: string[]): BuildRecord | null {
   for (let i = 0; i < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
   // Only the record's fields, in schema order (internal `_` fields never reach readers).
   const out: Record<string, unknown> = {};
-  for (const f of FIELDS) if (hash[f] !== undefined) out[f] = JSON.parse(hash[f]);
+  for (const f of BUILD_FIELDS) if (hash[f] !== undefined) out[f] = JSON.parse(hash[f]);
   return out as BuildRecord;
 }
 

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { keys } from './keys.js';
+import type { VersionGuard } from './repos.js';
 import { LuaScript } from './script.js';
 
 /** What slipway decided about one GitHub delivery; every delivery leaves one. */
@@ -20,38 +21,40 @@ export interface DeliveryDecision {
   superseded: string[];
 }
 
-const CLAIM = '{"claim":true}';
-/** A claim outlives a slow decision but not a crash: GitHub's redelivery then works again. */
-const CLAIM_TTL_S = 120;
 const LIST_CAP = 1000;
 
-// KEYS: delivery key, deliveries list, heads hash ('' when the push has no head to remember)
-// ARGV: decision JSON, ttl ms, list cap, ref, sha
-const RECORD = new LuaScript(`
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+/**
+ * The idempotency record of a request that queues builds, stored by the lanes' submit script in
+ * the same atomic step as the builds (src/queue `SubmitOptions.receipt`): the submission happens
+ * only when `key` does not exist yet. Stored at `key` (for `ttlMs`) and pushed on `journal` as
+ * `json` with `"superseded":[ids the submission superseded]` added; `mark` is one hash field set
+ * along (the ref's last pushed sha).
+ */
+export interface Receipt {
+  key: string;
+  ttlMs: number;
+  /** A JSON object's text, without a `superseded` field. */
+  json: string;
+  journal: { key: string; cap: number };
+  mark: { key: string; field: string; value: string } | null;
+}
+
+// Records a decision unless its delivery id was seen: SET NX, then the journal and the ref's head.
+// KEYS: delivery key, deliveries list, heads hash ('' when the push has no head to remember),
+// guard hash ('' for none). ARGV: decision JSON, ttl ms, list cap, ref, sha, guard field, guard value.
+// Answers 1, 0 for a delivery seen before, -1 when the guard does not hold (nothing stored).
+const RECORD_ONCE = new LuaScript(`
+if KEYS[4] ~= '' and redis.call('HGET', KEYS[4], ARGV[6]) ~= ARGV[7] then return -1 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
 redis.call('LPUSH', KEYS[2], ARGV[1])
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
 if KEYS[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[5]) end
 return 1`);
 
-// Like RECORD, for a delivery whose builds are being queued in the same round trip (sent right
-// after the lanes' submit on the same connection): the decision is recorded only when its first
-// build exists, with the ids that submission superseded (its `_superseded` field) as `superseded`.
-// KEYS: delivery key, deliveries list, heads hash or '', the first build's record key
-// ARGV: decision JSON without `superseded`, ttl ms, list cap, ref, sha. Answers that JSON list, or nil.
-const RECORD_QUEUED = new LuaScript(`
-local sup = redis.call('HGET', KEYS[4], '_superseded')
-if not sup then return false end
-local decision = string.sub(ARGV[1], 1, -2) .. ',"superseded":' .. sup .. '}'
-redis.call('SET', KEYS[1], decision, 'PX', ARGV[2])
-redis.call('LPUSH', KEYS[2], decision)
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
-if KEYS[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[5]) end
-return sup`);
-
 /**
- * Delivery ids are the idempotency key: `claim` takes the id (SET NX) before anything is queued,
- * `record` replaces the claim with the decision, kept for the dedupe TTL (≥ 7 days).
+ * Delivery ids are the idempotency key, kept for the dedupe TTL (≥ 7 days): a decision that
+ * queues builds is stored by the lanes together with its builds (`receipt`), any other with
+ * `recordOnce`; either way a delivery id is decided once.
  */
 export class DeliveryStore {
   constructor(
@@ -59,46 +62,35 @@ export class DeliveryStore {
     private readonly ttlMs: number,
   ) {}
 
-  /** true when this delivery id is new; false when it was seen (or is being decided) already. */
-  async claim(id: string): Promise<boolean> {
-    return (await this.redis.set(keys.delivery(id), CLAIM, 'EX', CLAIM_TTL_S, 'NX')) === 'OK';
-  }
-
-  /** Gives the claim back after a failure, so a redelivery is decided afresh. */
-  async release(id: string): Promise<void> {
-    await this.redis.eval(
-      `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
-      1,
-      keys.delivery(id),
-      CLAIM,
-    );
-  }
-
-  async record(decision: DeliveryDecision): Promise<void> {
-    const [k1, k2, k3, ref, sha] = this.recordKeys(decision);
-    // One script (one command, so auto-pipelining batches it with other requests' commands).
-    await RECORD.run(this.redis, [k1, k2, k3], [JSON.stringify(decision), this.ttlMs, LIST_CAP, ref, sha]);
-  }
-
   /**
-   * Records an accepted decision in the same round trip as queueing its builds: call it in the same
-   * tick as, and after, the lanes' submit on the same connection. Answers the superseded ids stored
-   * (set on `decision`), or null when the first build was not there (nothing recorded: the caller
-   * records with `record` once the submission has answered).
+   * Stores a decision that queues nothing, unless the delivery was seen before (`duplicate`) or
+   * `guard` no longer holds (`stale`: decided with an outdated config); then nothing is stored.
    */
-  async recordQueued(decision: DeliveryDecision, firstBuildKey: string): Promise<string[] | null> {
-    const { superseded: _, ...rest } = decision;
-    const [k1, k2, k3, ref, sha] = this.recordKeys(decision);
-    const sup = await RECORD_QUEUED.run(this.redis, [k1, k2, k3, firstBuildKey], [JSON.stringify(rest), this.ttlMs, LIST_CAP, ref, sha]);
-    if (typeof sup !== 'string') return null;
-    decision.superseded = JSON.parse(sup) as string[];
-    return decision.superseded;
+  async recordOnce(decision: DeliveryDecision, guard?: VersionGuard | null): Promise<'recorded' | 'duplicate' | 'stale'> {
+    const head = this.head(decision);
+    const done = await RECORD_ONCE.run(
+      this.redis,
+      [keys.delivery(decision.deliveryId), keys.deliveries, head?.key ?? '', guard?.key ?? ''],
+      [JSON.stringify(decision), this.ttlMs, LIST_CAP, head?.field ?? '', head?.value ?? '', guard?.field ?? '', guard?.value ?? ''],
+    );
+    return done === 1 ? 'recorded' : done === 0 ? 'duplicate' : 'stale';
   }
 
-  private recordKeys(decision: DeliveryDecision): [string, string, string, string, string] {
-    const { repo, ref, sha } = decision;
-    const head = repo && ref && sha && !/^0+$/.test(sha) ? [keys.heads(repo), ref, sha] : ['', '', ''];
-    return [keys.delivery(decision.deliveryId), keys.deliveries, head[0]!, head[1]!, head[2]!];
+  /** The receipt that stores `decision` along with the builds it queues (its `superseded` is filled in by the submission). */
+  receipt(decision: DeliveryDecision): Receipt {
+    const { superseded: _, ...rest } = decision;
+    return {
+      key: keys.delivery(decision.deliveryId),
+      ttlMs: this.ttlMs,
+      json: JSON.stringify(rest),
+      journal: { key: keys.deliveries, cap: LIST_CAP },
+      mark: this.head(decision),
+    };
+  }
+
+  /** The ref's last pushed sha to remember (not for deleted refs). */
+  private head({ repo, ref, sha }: DeliveryDecision): Receipt['mark'] {
+    return repo && ref && sha && !/^0+$/.test(sha) ? { key: keys.heads(repo), field: ref, value: sha } : null;
   }
 
   /** The sha of the last push seen for a ref, or null. */
@@ -108,7 +100,7 @@ export class DeliveryStore {
 
   async get(id: string): Promise<DeliveryDecision | null> {
     const raw = await this.redis.get(keys.delivery(id));
-    if (!raw || raw === CLAIM) return null;
+    if (!raw) return null;
     return JSON.parse(raw) as DeliveryDecision;
   }
 

@@ -2,11 +2,13 @@
 export const keys = {
   /** hash: owner/name → JSON StoredRepo */
   repos: 'slipway:repos',
+  /** hash: owner/name → version of its stored config (written with `repos`; what a submission's guard checks) */
+  repoVersions: 'slipway:repo-versions',
   /** hash: sha256(token) hex → JSON TokenInfo */
   tokens: 'slipway:tokens',
   /** hash: token name → sha256(token) hex (names are unique) */
   tokenNames: 'slipway:token-names',
-  /** string per delivery: JSON DeliveryDecision (or a short-lived claim while it is being decided) */
+  /** string per delivery: JSON DeliveryDecision (its presence makes a redelivery a duplicate) */
   delivery: (id: string) => `slipway:delivery:${id}`,
   /** list, newest first, capped: JSON DeliveryDecision */
   deliveries: 'slipway:deliveries',

@@ -1,4 +1,4 @@
-import type { BuildRecord, RepoStore } from '../store/index.js';
+import type { BuildRecord, RepoStore, VersionGuard } from '../store/index.js';
 import type { RepoConfig, SkippedRule } from '../rules/index.js';
 import { toBuildRecords } from './build-records.js';
 import type { CompiledCache, RulesEngine } from './engine.js';
@@ -14,14 +14,21 @@ export interface Decision {
   warnings: string[];
   /** The repository's builder settings the lanes need. */
   lane: { concurrency: number; cancelSuperseded: boolean };
+  /** The decision holds while this does (the config it was made with is current); null for unknown repositories. */
+  guard: VersionGuard | null;
 }
 
-export type Decide = (event: SourceEvent, deliveryId: string, at: Date) => Promise<Decision>;
+/**
+ * `fresh`: read the repository's config from Redis; otherwise the one this process read last may
+ * be used, and the decision's `guard` lets its write refuse it when it was out of date.
+ */
+export type Decide = (event: SourceEvent, deliveryId: string, at: Date, opts?: { fresh?: boolean }) => Promise<Decision>;
 
 /** Turns a push into builds using the repository's stored, compiled rules. */
-export function createDecider(o: { repos: RepoStore; engine: RulesEngine; cache: CompiledCache }): Decide {
-  return async (event, deliveryId, at) => {
-    const stored = await o.repos.get(event.repository);
+export function createDecider(o: { repos: Pick<RepoStore, 'get' | 'recent' | 'guard'>; engine: RulesEngine; cache: CompiledCache }): Decide {
+  return async (event, deliveryId, at, opts = {}) => {
+    const stored = await (opts.fresh ? o.repos.get(event.repository) : o.repos.recent(event.repository));
+    const guard = stored ? o.repos.guard(stored) : null;
     const ignore = (reason: string): Decision => ({
       repo: stored?.repo ?? event.repository,
       ignored: reason,
@@ -29,6 +36,7 @@ export function createDecider(o: { repos: RepoStore; engine: RulesEngine; cache:
       skipped: [],
       warnings: [],
       lane: { concurrency: 1, cancelSuperseded: false },
+      guard,
     });
     if (!stored) return ignore(`unknown repository ${event.repository}`);
     if (event.deleted) return ignore('deleted ref');
@@ -58,6 +66,6 @@ export function createDecider(o: { repos: RepoStore; engine: RulesEngine; cache:
       at,
     });
     const lane = { concurrency: compiled.builder.concurrency, cancelSuperseded: compiled.builder.cancelSuperseded };
-    return { repo: stored.repo, ignored: null, builds, skipped: preview.skipped, warnings: preview.warnings, lane };
+    return { repo: stored.repo, ignored: null, builds, skipped: preview.skipped, warnings: preview.warnings, lane, guard };
   };
 }

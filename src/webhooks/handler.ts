@@ -1,11 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import { buildKeys, type BuildRecord, type DeliveryDecision, type DeliveryStore } from '../store/index.js';
-import type { Decide } from './decide.js';
+import type { BuildRecord, DeliveryDecision, DeliveryStore, Receipt, VersionGuard } from '../store/index.js';
+import type { Decide, Decision } from './decide.js';
 import { WebhookError } from './errors.js';
 import { readDelivery, type Delivery } from './read.js';
-import { sourceEventFromPush } from './source-event.js';
+import { sourceEventFromPush, type SourceEvent } from './source-event.js';
 import type { Verify } from './verify.js';
 
 export interface WebhookRequest {
@@ -25,8 +25,15 @@ export type WebhookHandler = (req: WebhookRequest) => Promise<WebhookAnswer>;
 export interface WebhookHandlerOptions {
   verify: Verify;
   decide: Decide;
-  /** Stores the records and their jobs atomically (src/queue Lanes.submit); resolves once they are in Redis. */
-  enqueue: (builds: BuildRecord[], lane: { concurrency: number; cancelSuperseded: boolean }) => Promise<{ superseded: string[] }>;
+  /**
+   * Stores the records, their jobs and the delivery's receipt atomically, unless the receipt's key
+   * exists (`duplicate`) or the guard fails (`stale`); resolves once all of it is in Redis
+   * (src/queue Lanes.submit).
+   */
+  enqueue: (
+    builds: BuildRecord[],
+    opts: { concurrency: number; cancelSuperseded: boolean; receipt: Receipt; guard?: VersionGuard },
+  ) => Promise<{ outcome: 'queued' | 'duplicate' | 'stale'; superseded: string[] }>;
   deliveries: DeliveryStore;
   log: Logger;
   clock: () => Date;
@@ -40,9 +47,11 @@ const IGNORED_EVENTS: Record<string, string> = {
 };
 
 /**
- * Verify, dedupe, normalise, decide, enqueue: one delivery in, one answer out.
- * The 202 is sent only after the build records and their jobs are in Redis; any failure of
- * Redis answers 503 and gives the delivery id back, so GitHub's redelivery is decided afresh.
+ * Verify, normalise, decide, then dedupe and enqueue in one step: one delivery in, one answer out.
+ * The 202 is sent only after the build records, their jobs and the decision are in Redis, written
+ * by one script that first checks the delivery id was not decided before (so a redelivery queues
+ * nothing, even one racing the first delivery). Any failure of Redis answers 503 with nothing
+ * stored, so GitHub's redelivery is decided afresh.
  */
 export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
   const outcomes = new Counter({
@@ -57,6 +66,60 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
     o.log.warn({ status: err.status, code: err.code }, `webhook refused: ${err.message}`);
     return { status: err.status, body: { error: err.message, code: err.code, errors: [] } };
   };
+  const duplicate = (deliveryId: string, event: string): WebhookAnswer => {
+    outcomes.inc({ outcome: 'duplicate' });
+    o.log.info({ deliveryId, event }, 'webhook: redelivery, nothing queued');
+    return { status: 200, body: { deliveryId, duplicate: true } };
+  };
+
+  /** The decision as recorded and answered; nothing is stored yet. */
+  const describe = (delivery: Delivery, source: SourceEvent | undefined, at: Date, decision: Decision | undefined): { record: DeliveryDecision; answer: WebhookAnswer } => {
+    const { deliveryId, event, payload } = delivery;
+    const repo = (payload.repository as { full_name?: unknown } | undefined)?.full_name;
+    const record: DeliveryDecision = {
+      deliveryId,
+      event,
+      repo: decision?.repo ?? (typeof repo === 'string' ? repo : null),
+      ref: source?.ref ?? null,
+      sha: source?.sha ?? null,
+      receivedAt: at.toISOString(),
+      outcome: 'ignored',
+      ignored: null,
+      builds: [],
+      matched: [],
+      skipped: decision?.skipped ?? [],
+      warnings: decision?.warnings ?? [],
+      superseded: [],
+    };
+    if (event === 'ping') {
+      record.outcome = 'ping';
+      return { record, answer: { status: 200, body: { deliveryId, ping: 'pong', zen: payload.zen ?? null } } };
+    }
+    record.ignored = !decision ? (IGNORED_EVENTS[event] ?? `${event} events build nothing`) : decision.ignored;
+    if (record.ignored) return { record, answer: { status: 202, body: { deliveryId, builds: [], ignored: record.ignored } } };
+    record.outcome = 'accepted';
+    record.builds = decision!.builds.map((b) => b.id);
+    record.matched = decision!.builds.map((b) => ({ rules: b.rules, tags: b.tags }));
+    return { record, answer: { status: 202, body: { deliveryId, builds: record.builds, skipped: record.skipped, warnings: record.warnings, superseded: [] } } };
+  };
+
+  /** Stores the decision (and queues its builds) unless the delivery was decided before. */
+  const store = async (record: DeliveryDecision, decision: Decision | undefined): Promise<'stored' | 'duplicate' | 'stale'> => {
+    const guard = decision?.guard ?? undefined;
+    if (record.builds.length === 0) {
+      const done = await o.deliveries.recordOnce(record, guard);
+      return done === 'recorded' ? 'stored' : done;
+    }
+    const queued = await o.enqueue(decision!.builds, { ...decision!.lane, receipt: o.deliveries.receipt(record), ...(guard ? { guard } : {}) }).catch(async (err: unknown) => {
+      if ((err as { code?: unknown }).code !== 'duplicate_build') throw err;
+      // The builds of this delivery exist but its decision does not (it outlived the dedupe
+      // window): a redelivery. Its decision is recorded again, so it stays visible.
+      await o.deliveries.recordOnce(record);
+      return { outcome: 'duplicate' as const, superseded: [] };
+    });
+    if (queued.outcome === 'queued') record.superseded = queued.superseded;
+    return queued.outcome === 'queued' ? 'stored' : queued.outcome;
+  };
 
   return async ({ headers, body }) => {
     let delivery: Delivery;
@@ -66,94 +129,33 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
       if (err instanceof WebhookError) return refuse(err);
       throw err;
     }
-    const { deliveryId, event, payload, push } = delivery;
+    const { deliveryId, event, push } = delivery;
 
     const at = o.clock();
-    let claimed = false;
-    let recorded = false;
     try {
       const source = push ? sourceEventFromPush(push) : undefined;
-      // Claim and decide together: both read Redis, in the same round trip.
-      const [fresh, decision] = await Promise.all([
-        o.deliveries.claim(deliveryId),
-        source ? o.decide(source, deliveryId, at) : Promise.resolve(undefined),
-      ]);
-      if (!fresh) {
-        outcomes.inc({ outcome: 'duplicate' });
-        o.log.info({ deliveryId, event }, 'webhook: redelivery, nothing queued');
-        return { status: 200, body: { deliveryId, duplicate: true } };
-      }
-      claimed = true;
-
-      const repo = (payload.repository as { full_name?: unknown } | undefined)?.full_name;
-      const record: DeliveryDecision = {
-        deliveryId,
-        event,
-        repo: decision?.repo ?? (typeof repo === 'string' ? repo : null),
-        ref: source?.ref ?? null,
-        sha: source?.sha ?? null,
-        receivedAt: at.toISOString(),
-        outcome: 'ignored',
-        ignored: null,
-        builds: [],
-        matched: [],
-        skipped: decision?.skipped ?? [],
-        warnings: decision?.warnings ?? [],
-        superseded: [],
-      };
-      let answer: WebhookAnswer;
-      if (event === 'ping') {
-        record.outcome = 'ping';
-        answer = { status: 200, body: { deliveryId, ping: 'pong', zen: payload.zen ?? null } };
-      } else if (!decision) {
-        record.ignored = IGNORED_EVENTS[event] ?? `${event} events build nothing`;
-        answer = { status: 202, body: { deliveryId, builds: [], ignored: record.ignored } };
-      } else if (decision.ignored) {
-        record.ignored = decision.ignored;
-        answer = { status: 202, body: { deliveryId, builds: [], ignored: record.ignored } };
-      } else {
-        record.outcome = 'accepted';
-        record.builds = decision.builds.map((b) => b.id);
-        record.matched = decision.builds.map((b) => ({ rules: b.rules, tags: b.tags }));
-        if (decision.builds.length) {
-          // Queue and record in one round trip: the record is sent in the same tick, after the
-          // submission, and is stored only if the first build is there (else it is recorded below).
-          const queued = o.enqueue(decision.builds, decision.lane);
-          const stored = o.deliveries.recordQueued(record, buildKeys.record(decision.builds[0]!.id));
-          const [q, r] = await Promise.allSettled([queued, stored]);
-          recorded = r.status === 'fulfilled' && r.value !== null;
-          if (q.status === 'rejected') {
-            const err: unknown = q.reason;
-            if ((err as { code?: unknown }).code !== 'duplicate_build') throw err;
-            // Queued by an earlier attempt that died before recording its decision: record it now.
-            if (!recorded) await o.deliveries.record(record);
-            outcomes.inc({ outcome: 'duplicate' });
-            return { status: 200, body: { deliveryId, duplicate: true } };
-          }
-          record.superseded = q.value.superseded;
+      // Decided with the config this process read last; if it changed meanwhile, the write says
+      // `stale` and the push is decided again with the current one.
+      for (let attempt = 1; ; attempt++) {
+        const decision = source ? await o.decide(source, deliveryId, at, { fresh: attempt > 1 }) : undefined;
+        const { record, answer } = describe(delivery, source, at, decision);
+        const stored = await store(record, decision);
+        if (stored === 'duplicate') return duplicate(deliveryId, event);
+        if (stored === 'stale') {
+          if (attempt < 3) continue;
+          throw new Error('the repository config kept changing while the delivery was decided');
         }
-        answer = {
-          status: 202,
-          body: { deliveryId, builds: record.builds, skipped: record.skipped, warnings: record.warnings, superseded: record.superseded },
-        };
+        if (record.outcome === 'accepted') answer.body.superseded = record.superseded;
+        outcomes.inc({ outcome: record.outcome });
+        o.log.info(
+          { deliveryId, event, repo: record.repo, ref: record.ref, builds: record.builds, ignored: record.ignored, skipped: record.skipped },
+          record.ignored ? `webhook ignored: ${record.ignored}` : `webhook ${record.outcome}: ${record.builds.length} build(s)`,
+        );
+        return answer;
       }
-      try {
-        if (!recorded) await o.deliveries.record(record);
-      } catch (err) {
-        // Builds already queued are durable and must not be queued twice: answer as accepted.
-        if (record.builds.length === 0) throw err;
-        o.log.error({ err, deliveryId }, 'webhook: builds queued but the delivery decision was not stored');
-      }
-      outcomes.inc({ outcome: record.outcome });
-      o.log.info(
-        { deliveryId, event, repo: record.repo, ref: record.ref, builds: record.builds, ignored: record.ignored, skipped: record.skipped },
-        record.ignored ? `webhook ignored: ${record.ignored}` : `webhook ${record.outcome}: ${record.builds.length} build(s)`,
-      );
-      return answer;
     } catch (err) {
       outcomes.inc({ outcome: 'unavailable' });
       o.log.error({ err, deliveryId, event }, 'webhook not accepted: storage unavailable');
-      if (claimed) await o.deliveries.release(deliveryId).catch(() => undefined);
       return {
         status: 503,
         body: { error: `not accepted, try again (GitHub redelivers): ${(err as Error).message}`, code: 'unavailable', errors: [] },
