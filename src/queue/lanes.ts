@@ -98,14 +98,7 @@ export class Lanes {
     try {
       result = await this.scripts.submit({
         now: this.clock(),
-        builds: records.map((r) => ({
-          id: r.id,
-          repo: r.repo,
-          ref: r.ref,
-          rules: r.rules,
-          fields: encodeBuild(r),
-          ...(this.o.eventsChannel ? { event: JSON.stringify({ type: 'build', record: r }) } : {}),
-        })),
+        builds: records.map((r) => ({ id: r.id, repo: r.repo, ref: r.ref, rules: r.rules, fields: encodeBuild(r) })),
         finishedAt: new Date(this.clock()).toISOString(),
         ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
         ...(opts.cancelSuperseded !== undefined ? { cancelSuperseded: opts.cancelSuperseded } : {}),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { BUILD_FIELDS, buildKeys, decodeBuild, decodeStoredBuild, type BuildRecord, type Receipt, type VersionGuard } from '../store/index.js';
+import { buildKeys, CHANGING_BUILD_FIELDS, decodeBuild, decodeStoredBuild, type BuildRecord, type Receipt, type VersionGuard } from '../store/index.js';
 import { laneKeys } from './keys.js';
 
 /*
@@ -67,8 +67,8 @@ local function ring_rescore(repo)
 end
 
 local function ref_key(id)
-  local repo = field(id, 'repo')
-  return REFQ .. repo .. '#' .. field(id, 'ref'), repo
+  local repo = field(id, '_repo')
+  return REFQ .. repo .. '#' .. field(id, '_ref'), repo
 end
 -- gives back the slot a build held (idempotent)
 local function release(id)
@@ -123,15 +123,14 @@ local function dispatch(now)
   return out
 end
 local function record(id) return redis.call('HGETALL', BUILD .. id) end
--- publishes a stored record as {"type":"build","record":{…}} (the EventBus format): its public
--- fields in schema order, each value already JSON, joined in one table.concat
-local PUBLIC = { ${BUILD_FIELDS.map((f) => `'${f}'`).join(', ')} }
+-- publishes a stored record as {"type":"build","record":{…}} (the EventBus format): its fixed
+-- fields (doc) and then its changing ones (their defaults when absent), joined in one table.concat
+local CHANGING = { ${Object.keys(CHANGING_BUILD_FIELDS).map((f) => `'${f}'`).join(', ')} }
+local ABSENT = { ${Object.values(CHANGING_BUILD_FIELDS).map((v) => `'${v ?? 'null'}'`).join(', ')} }
 local function publish_record(channel, id)
-  local vals = redis.call('HMGET', BUILD .. id, unpack(PUBLIC))
-  local parts = { '{"type":"build","record":{' }
-  for i, f in ipairs(PUBLIC) do
-    if vals[i] then parts[#parts + 1] = (#parts == 1 and '"' or ',"') .. f .. '":' .. vals[i] end
-  end
+  local v = redis.call('HMGET', BUILD .. id, 'doc', unpack(CHANGING))
+  local parts = { '{"type":"build","record":', string.sub(v[1], 1, -2) }
+  for i, f in ipairs(CHANGING) do parts[#parts + 1] = ',"' .. f .. '":' .. (v[i + 1] or ABSENT[i]) end
   parts[#parts + 1] = '}}'
   redis.call('PUBLISH', channel, table.concat(parts))
 end
@@ -149,6 +148,14 @@ local p = cjson.decode(ARGV[1])
 local g, rc = p.guard, p.receipt
 if g and redis.call('HGET', g.key, g.field) ~= g.value then return { 'stale' } end
 if rc and redis.call('EXISTS', rc.key) == 1 then return { 'duplicate' } end
+-- the long strings come as arguments of their own, not inside the JSON: the receipt's text, then
+-- per build its b.n hash field/value strings (src/store encodeBuild)
+local at = 2
+if rc then rc.json = ARGV[2]; at = 3 end
+for _, b in ipairs(p.builds) do
+  b.first = at
+  at = at + b.n
+end
 for _, b in ipairs(p.builds) do
   if redis.call('EXISTS', BUILD .. b.id) == 1 then return redis.error_reply('DUPLICATE ' .. b.id) end
 end
@@ -177,7 +184,7 @@ local function replaced_by_rules(g, rules)
   end
   return by
 end
-local function replaced_by(g, id) return replaced_by_rules(g, field(id, 'rules')) end
+local function replaced_by(g, id) return replaced_by_rules(g, field(id, '_rules')) end
 for _, b in ipairs(p.builds) do
   if p.concurrency then redis.call('HSET', CONC, b.repo, p.concurrency) end
   if p.cancelSuperseded ~= nil then redis.call('HSET', CSUP, b.repo, p.cancelSuperseded and '1' or '0') end
@@ -186,7 +193,7 @@ local superseded, aborted = {}, {}
 for _, g in ipairs(order) do
   for _, old in ipairs(redis.call('SMEMBERS', REFQ .. g.key)) do
     -- one read per older build; its repo and ref are the group's (what unqueue and set_status would read)
-    local st, rules, seq = unpack(redis.call('HMGET', BUILD .. old, 'status', 'rules', '_seq'))
+    local st, rules, seq = unpack(redis.call('HMGET', BUILD .. old, 'status', '_rules', '_seq'))
     if st == '"queued"' then
       local by = replaced_by_rules(g, rules and cjson.decode(rules))
       if by then
@@ -206,7 +213,7 @@ for _, g in ipairs(order) do
     local act = redis.call('HGETALL', ACTIVE)
     for i = 1, #act, 2 do
       local id = act[i]
-      if cjson.decode(act[i + 1]).repo == g.repo and status_of(id) == 'running' and field(id, 'ref') == g.ref
+      if cjson.decode(act[i + 1]).repo == g.repo and status_of(id) == 'running' and field(id, '_ref') == g.ref
         and redis.call('HEXISTS', BUILD .. id, '_abort') == 0 then
         local by = replaced_by(g, id)
         if by then
@@ -222,7 +229,7 @@ end
 for _, b in ipairs(p.builds) do
   local key = BUILD .. b.id
   local seq = redis.call('INCR', SEQ)
-  local kv = b.fields
+  local kv = { unpack(ARGV, b.first, b.first + b.n - 1) }
   kv[#kv + 1] = '_seq'; kv[#kv + 1] = seq; kv[#kv + 1] = '_dispatches'; kv[#kv + 1] = 0; kv[#kv + 1] = '_attempts'; kv[#kv + 1] = 0
   redis.call('HSET', key, unpack(kv))
   redis.call('ZADD', ALL, seq, b.id)
@@ -237,9 +244,7 @@ local picked = dispatch(p.now)
 -- EventBus format) or answered, so the caller never reads them back.
 local records = {}
 if p.channel then
-  -- a new record is exactly what was just written (a dispatch changes only internal fields): its
-  -- event comes ready-made (b.event)
-  for _, b in ipairs(p.builds) do redis.call('PUBLISH', p.channel, b.event) end
+  for _, b in ipairs(p.builds) do publish_record(p.channel, b.id) end
   for _, old in ipairs(superseded) do publish_record(p.channel, old) end
 else
   for i, old in ipairs(superseded) do records[i] = record(old) end
@@ -384,8 +389,8 @@ class Script {
 
 export interface SubmitPayload {
   now: number;
-  /** `event`: the record's EventBus message, published as is when `channel` is set. */
-  builds: { id: string; repo: string; ref: string; rules: string[]; fields: string[]; event?: string }[];
+  /** `fields`: the new record as hash field/value strings (src/store encodeBuild). */
+  builds: { id: string; repo: string; ref: string; rules: string[]; fields: string[] }[];
   finishedAt: string;
   concurrency?: number;
   cancelSuperseded?: boolean;
@@ -445,7 +450,17 @@ export class LaneScripts {
    * records of `superseded` after this submission, in the same order (none when `p.channel` published them).
    */
   async submit(p: SubmitPayload): Promise<{ outcome: 'queued' | 'duplicate' | 'stale'; superseded: string[]; aborted: string[]; picked: Picked; supersededRecords: BuildRecord[] }> {
-    const answer = (await scripts.submit.run(this.redis, [JSON.stringify(p)])) as ['duplicate' | 'stale'] | ['queued', string[], string[], unknown, string[][]];
+    // Long strings go as arguments of their own: Lua's JSON decoder would copy them twice.
+    const { builds, receipt, ...rest } = p;
+    const head = {
+      ...rest,
+      ...(receipt ? { receipt: { ...receipt, json: undefined } } : {}),
+      builds: builds.map((b) => ({ id: b.id, repo: b.repo, ref: b.ref, rules: b.rules, n: b.fields.length })),
+    };
+    const args: string[] = [JSON.stringify(head)];
+    if (receipt) args.push(receipt.json);
+    for (const b of builds) for (const f of b.fields) args.push(f);
+    const answer = (await scripts.submit.run(this.redis, args)) as ['duplicate' | 'stale'] | ['queued', string[], string[], unknown, string[][]];
     if (answer[0] !== 'queued') return { outcome: answer[0], superseded: [], aborted: [], picked: [], supersededRecords: [] };
     const [, superseded, aborted, next, records] = answer;
     // Written by this very script a moment ago: decoded without re-validating (see decodeStoredBuild).

@@ -5,11 +5,15 @@ import { BuildRecord, BuildStatus } from './records.js';
  * Build records in Redis.
  *
  * Layout (every key under `slipway:`):
- * - `slipway:build:<id>`            hash: one field per BuildRecord field, each JSON-encoded, so that
- *                                   Lua scripts change single fields (status, finishedAt, …) atomically
- *                                   without re-encoding the whole record; internal fields start with
- *                                   `_` (`_seq` index score, `_dispatches`, `_attempts`, `_owner`, `_abort`)
- *                                   and never reach readers.
+ * - `slipway:build:<id>`            hash: `doc` = the JSON of the record's fields that never change
+ *                                   once it is queued (id, repo, ref, sha, tags, …); then one field per
+ *                                   field that changes (`status`, `digest`, `error`, `startedAt`,
+ *                                   `finishedAt`, `deployments`, `supersededBy`), each JSON-encoded, so
+ *                                   Lua scripts change them atomically without re-encoding the record;
+ *                                   an absent one has its default (null, or [] for deployments).
+ *                                   Internal fields start with `_` and never reach readers: `_repo`,
+ *                                   `_ref`, `_rules` (copies the scripts read), `_seq` (index score),
+ *                                   `_dispatches`, `_attempts`, `_owner`, `_abort`.
  * - `slipway:builds:seq`            counter: a global submission sequence, the score of every index
  *                                   (newest first = highest score, no clock ties)
  * - `slipway:builds`                zset of all builds
@@ -33,23 +37,56 @@ export const buildKeys = {
 /** A record's fields in schema order (what readers see; internal `_` fields are not among them). */
 export const BUILD_FIELDS = Object.keys(BuildRecord.shape) as (keyof BuildRecord)[];
 
-/** A record as flat hash arguments: `[field, json, field, json, …]`. */
+/** The fields that change after a build is queued, each stored on its own, with the JSON of its default when absent. */
+export const CHANGING_BUILD_FIELDS = {
+  status: null,
+  digest: 'null',
+  error: 'null',
+  startedAt: 'null',
+  finishedAt: 'null',
+  deployments: '[]',
+  supersededBy: 'null',
+} as const satisfies Partial<Record<keyof BuildRecord, string | null>>;
+
+const CHANGING = Object.entries(CHANGING_BUILD_FIELDS) as [keyof BuildRecord, string | null][];
+
+/** A new record as flat hash arguments: `[field, value, …]` (see the layout above). */
 export function encodeBuild(record: BuildRecord): string[] {
-  const out: string[] = [];
-  for (const f of BUILD_FIELDS) out.push(f, JSON.stringify(record[f]));
+  const fixed: Record<string, unknown> = {};
+  for (const f of BUILD_FIELDS) if (!(f in CHANGING_BUILD_FIELDS)) fixed[f] = record[f];
+  const out = ['doc', JSON.stringify(fixed)];
+  for (const [f, absent] of CHANGING) {
+    const json = JSON.stringify(record[f]);
+    if (json !== absent) out.push(f, json);
+  }
+  out.push('_repo', JSON.stringify(record.repo), '_ref', JSON.stringify(record.ref), '_rules', JSON.stringify(record.rules));
+  return out;
+}
+
+/** The record's fields (schema order) of a stored hash; null when there is no record. */
+function readFields(hash: Record<string, string>): Record<string, unknown> | null {
+  if (!hash || hash.doc === undefined) return null;
+  const doc = JSON.parse(hash.doc) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const f of BUILD_FIELDS) {
+    if (f in CHANGING_BUILD_FIELDS) {
+      const v = hash[f] ?? CHANGING_BUILD_FIELDS[f as keyof typeof CHANGING_BUILD_FIELDS];
+      if (v !== null) out[f] = JSON.parse(v);
+    } else if (f in doc) {
+      out[f] = doc[f];
+    }
+  }
   return out;
 }
 
 /** The record of a hash read with HGETALL; null when the hash is empty (no such build). */
 export function decodeBuild(hash: Record<string, string>): BuildRecord | null {
-  if (!hash || Object.keys(hash).length === 0) return null;
-  const raw: Record<string, unknown> = {};
-  for (const f of BUILD_FIELDS) if (hash[f] !== undefined) raw[f] = JSON.parse(hash[f]);
-  return BuildRecord.parse(raw);
+  const raw = readFields(hash);
+  return raw ? BuildRecord.parse(raw) : null;
 }
 
 /**
- * A record from a flat HGETALL reply (`[field, json, …]`) that a lane script wrote itself within
+ * A record from a flat HGETALL reply (`[field, value, …]`) that a lane script wrote itself within
  * the same call: decoded without the zod pass of decodeBuild (the hot path of a webhook). Null
  * when empty.
  */
@@ -57,10 +94,7 @@ export function decodeStoredBuild(flat: string[]): BuildRecord | null {
   if (!flat || flat.length === 0) return null;
   const hash: Record<string, string> = {};
   for (let i = 0; i < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
-  // Only the record's fields, in schema order (internal `_` fields never reach readers).
-  const out: Record<string, unknown> = {};
-  for (const f of BUILD_FIELDS) if (hash[f] !== undefined) out[f] = JSON.parse(hash[f]);
-  return out as BuildRecord;
+  return readFields(hash) as BuildRecord | null;
 }
 
 export interface BuildListQuery {
@@ -92,8 +126,8 @@ return out
 `;
 
 const APPEND_DEPLOYMENT_SCRIPT = `
-local cur = redis.call('HGET', KEYS[1], 'deployments')
-if not cur then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'doc') == 0 then return 0 end
+local cur = redis.call('HGET', KEYS[1], 'deployments') or '[]'
 if cur == '[]' or cur == '{}' then cur = '[' .. ARGV[1] .. ']'
 else cur = string.sub(cur, 1, -2) .. ',' .. ARGV[1] .. ']' end
 redis.call('HSET', KEYS[1], 'deployments', cur)

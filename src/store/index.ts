@@ -5,4 +5,4 @@ export { TokenStore, TokenNameTaken, Role, roleAtLeast, hashToken, type TokenInf
 export { AuditStore } from './audit.js';
 export { EventBus, type SlipwayEvent, type EventListener } from './events.js';
 export { DeliveryStore, type DeliveryDecision, type Receipt } from './deliveries.js';
-export { BuildStore, buildKeys, BUILD_FIELDS, encodeBuild, decodeBuild, decodeStoredBuild, type BuildListQuery } from './builds.js';
+export { BuildStore, buildKeys, CHANGING_BUILD_FIELDS, encodeBuild, decodeBuild, decodeStoredBuild, type BuildListQuery } from './builds.js';
