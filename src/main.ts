@@ -148,8 +148,9 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
   const clock = o.clock ?? (() => new Date());
   if (!config.webhookSecret) throw new StartupError('SLIPWAY_WEBHOOK_SECRET is not set: set it to the secret configured on the GitHub webhook');
   // The API's connection fails fast while Redis is away (503s), instead of queueing requests.
-  // Auto-pipelining batches the commands of concurrent requests into one write.
-  const redis = await connectRedis(requireRedisUrl(config), log, { enableOfflineQueue: false, enableAutoPipelining: true });
+  // No auto-pipelining: a delivery is one command (the submit script), sent at once; holding it for
+  // the next tick to batch it with others measured lower throughput in bench:webhooks.
+  const redis = await connectRedis(requireRedisUrl(config), log, { enableOfflineQueue: false });
   const docker = dockerClient(config.dockerHost);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
@@ -161,19 +162,11 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
   const engine = rulesEngine;
   const compiled = new CompiledCache(engine);
   const events = createEventBus(redis, config, log);
-  // The work queue gets its own connection: BullMQ defines its 64 scripts on the connection it is
-  // given, and ioredis copies them into every pipeline made on it (~30× the cost of a plain one),
-  // which would tax every auto-pipelined command of the API. The lane scripts (submit, cancel) stay
-  // on the auto-pipelined connection: concurrent deliveries share its writes.
-  const queueRedis = redis.duplicate({ enableAutoPipelining: false });
-  queueRedis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error (work queue)'));
-  await queueRedis.connect();
   // Without GitHub feedback, submissions publish their build events inside the submit script (the
   // webhook's hot path: no extra round trip, nothing read back). With it, they go through this
   // process's event bus, whose onPublish reports each change to GitHub.
   const lanes = new Lanes({
     redis,
-    queueRedis,
     log,
     clock: () => clock().getTime(),
     onChange: publishBuilds(events, log),
@@ -238,7 +231,6 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
       await closed;
       clearTimeout(force);
       await lanes.close();
-      queueRedis.disconnect();
       redis.disconnect();
     },
   };
