@@ -97,3 +97,23 @@ describe('pipeline metrics', () => {
     expect(sample(text, 'slipway_rollout_duration_seconds_sum{environment="staging",outcome="rolled_back"}')).toBe(9);
   });
 });
+
+describe('the event bus', () => {
+  it('sends queued build records only to listeners that want them, and every listener its events in publish order', async () => {
+    const bus = new EventBus(conn);
+    const all: string[] = [];
+    const startsAndEnds: string[] = [];
+    await bus.subscribe((e) => all.push(`${e.record.id}:${e.record.status}`));
+    await bus.subscribe((e) => startsAndEnds.push(`${e.record.id}:${e.record.status}`), { queued: false });
+    const b = build('bus1', 'acme/bus', 'refs/heads/main');
+    await bus.publish({ type: 'build', record: b });
+    await bus.publish({ type: 'build', record: { ...b, status: 'running', startedAt: iso(1) } });
+    await bus.publish({ type: 'build', record: { ...b, status: 'queued', startedAt: null } });
+    await bus.publish({ type: 'build', record: { ...b, status: 'succeeded', finishedAt: iso(2) } });
+    const deadline = Date.now() + 5000;
+    while ((all.length < 4 || startsAndEnds.length < 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(all).toEqual(['bus1:queued', 'bus1:running', 'bus1:queued', 'bus1:succeeded']);
+    expect(startsAndEnds).toEqual(['bus1:running', 'bus1:succeeded']);
+    await bus.close();
+  });
+});

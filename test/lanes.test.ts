@@ -190,12 +190,16 @@ describe('lanes', () => {
     expect(order[3]).toBe(quiet.id);
   });
 
-  it('with an events channel, submit publishes the new and superseded records itself, exactly as stored', async () => {
+  it('with an events channel, submit publishes the new (on <channel>:queued) and superseded records itself, exactly as stored', async () => {
     const channel = 'test:events';
     const sub = redis.duplicate();
     const messages: string[] = [];
-    sub.on('message', (_c: string, m: string) => messages.push(m));
-    await sub.subscribe(channel);
+    const channels: string[] = [];
+    sub.on('message', (c: string, m: string) => {
+      channels.push(c);
+      messages.push(m);
+    });
+    await sub.subscribe(channel, `${channel}:queued`);
     try {
       const publishing = new Lanes({ redis, log, onChange: (r) => changes.push(r), eventsChannel: channel });
       const b1 = newBuild('acme/web');
@@ -209,6 +213,7 @@ describe('lanes', () => {
         ['build', b2.id, 'queued'],
         ['build', b1.id, 'superseded'],
       ]);
+      expect(channels).toEqual([`${channel}:queued`, `${channel}:queued`, channel]);
       expect(events[1]!.record).toEqual(b2);
       expect(events[2]!.record).toEqual(await get(b1.id));
       expect(events[2]!.record).toMatchObject({ supersededBy: b2.id });

@@ -3,7 +3,7 @@ import type { BuildRecord, BuildStatus, DeploymentRecord } from '../store/record
 
 /** What the pipeline metrics read: state changes as they happen, and the queued builds at scrape time. */
 export interface PipelineSources {
-  events: { subscribe(listener: (event: PipelineEvent) => void): Promise<() => void> };
+  events: { subscribe(listener: (event: PipelineEvent) => void, o: { queued: boolean }): Promise<() => void> };
   builds: { list(q: { status?: BuildStatus; limit: number }): Promise<BuildRecord[]> };
   clock: () => Date;
 }
@@ -104,6 +104,7 @@ export async function registerPipelineMetrics(registry: Registry, sources: Pipel
 
   const started = new Seen(SEEN_LIMIT);
   const ended = new Seen(SEEN_LIMIT);
+  // Queued records start or end nothing: this listener is not sent them (the bulk of a busy intake's events).
   return sources.events.subscribe((event) => {
     const r = event.record;
     if (event.type === 'build') {
@@ -124,5 +125,5 @@ export async function registerPipelineMetrics(registry: Registry, sources: Pipel
     rollouts.inc(labels);
     const s = seconds(d.startedAt, d.finishedAt);
     if (s !== null) rolloutDuration.observe(labels, s);
-  });
+  }, { queued: false });
 }

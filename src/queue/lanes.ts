@@ -25,7 +25,8 @@ export interface LanesOptions {
   onChange?: (record: BuildRecord) => void;
   /**
    * The EventBus channel (src/store `keys.events`): when set, `submit` publishes the records it
-   * creates and supersedes there itself, as `{"type":"build","record":…}`, inside the same script
+   * creates and supersedes there itself (queued ones on `<channel>:queued`, as src/store
+   * eventChannel routes them), as `{"type":"build","record":…}`, inside the same script
    * (atomically with the change, no extra round trip, no record read back), and does not call
    * `onChange` for them.
    */

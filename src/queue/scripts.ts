@@ -127,12 +127,13 @@ local function record(id) return redis.call('HGETALL', BUILD .. id) end
 -- fields (doc) and then its changing ones (their defaults when absent), joined in one table.concat
 local CHANGING = { ${Object.keys(CHANGING_BUILD_FIELDS).map((f) => `'${f}'`).join(', ')} }
 local ABSENT = { ${Object.values(CHANGING_BUILD_FIELDS).map((v) => `'${v ?? 'null'}'`).join(', ')} }
+-- Queued records go to channel .. ':queued' (src/store eventChannel).
 local function publish_record(channel, id)
   local v = redis.call('HMGET', BUILD .. id, 'doc', unpack(CHANGING))
   local parts = { '{"type":"build","record":', string.sub(v[1], 1, -2) }
   for i, f in ipairs(CHANGING) do parts[#parts + 1] = ',"' .. f .. '":' .. (v[i + 1] or ABSENT[i]) end
   parts[#parts + 1] = '}}'
-  redis.call('PUBLISH', channel, table.concat(parts))
+  redis.call('PUBLISH', v[2] == '"queued"' and (channel .. ':queued') or channel, table.concat(parts))
 end
 `;
 

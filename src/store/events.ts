@@ -10,9 +10,23 @@ export type EventListener = (event: SlipwayEvent) => void;
  * worker did. Publishing uses the shared connection; the first subscriber opens one dedicated
  * subscriber connection for the whole process (not one per SSE client).
  */
+export interface SubscribeOptions {
+  /** Called when the bus closes (the process stops): event streams end then instead of holding the shutdown up. */
+  onClose?: () => void;
+  /** Also receive build records whose status is `queued` (default true). */
+  queued?: boolean;
+}
+
+/** The channel of an event: queued build records have their own (keys.eventsQueued). */
+export function eventChannel(event: SlipwayEvent): string {
+  return event.type === 'build' && event.record.status === 'queued' ? keys.eventsQueued : keys.events;
+}
+
 export class EventBus {
   private sub: Redis | undefined;
-  private readonly listeners = new Set<EventListener>();
+  private subscribedQueued: Promise<unknown> | undefined;
+  /** listener → whether it receives queued build records */
+  private readonly listeners = new Map<EventListener, boolean>();
   private readonly closers = new Set<() => void>();
 
   /** `onPublish` sees every event this process publishes (e.g. GitHub feedback), once, wherever it subscribes. */
@@ -22,31 +36,41 @@ export class EventBus {
   ) {}
 
   async publish(event: SlipwayEvent): Promise<void> {
-    await this.redis.publish(keys.events, JSON.stringify(event));
+    await this.redis.publish(eventChannel(event), JSON.stringify(event));
     this.opts.onPublish?.(event);
   }
 
   /**
-   * Calls `listener` for every event from now on, and `onClose` when the bus closes (the process
-   * stops: event streams end then instead of holding the shutdown up); answers the unsubscribe function.
+   * Calls `listener` for every event from now on (in the order they were published), and
+   * `onClose` when the bus closes; answers the unsubscribe function. The queued records' channel
+   * is subscribed to only once a listener wants them, so a process whose listeners follow only
+   * starts and ends is not sent every new build.
    */
-  async subscribe(listener: EventListener, onClose?: () => void): Promise<() => void> {
-    this.listeners.add(listener);
-    if (onClose) this.closers.add(onClose);
+  async subscribe(listener: EventListener, o: SubscribeOptions = {}): Promise<() => void> {
+    const queued = o.queued ?? true;
+    this.listeners.set(listener, queued);
+    if (o.onClose) this.closers.add(o.onClose);
     if (!this.sub) {
       const sub = this.redis.duplicate({ enableOfflineQueue: true });
       // It reconnects and resubscribes by itself; a lost connection is not an error of the caller.
       sub.on('error', () => undefined);
       this.sub = sub;
-      sub.on('message', (_channel: string, message: string) => {
-        const event = JSON.parse(message) as SlipwayEvent;
-        for (const l of this.listeners) l(event);
+      sub.on('message', (channel: string, message: string) => {
+        const isQueued = channel === keys.eventsQueued;
+        let event: SlipwayEvent | undefined;
+        for (const [l, wantsQueued] of this.listeners) {
+          if (isQueued && !wantsQueued) continue;
+          event ??= JSON.parse(message) as SlipwayEvent;
+          l(event);
+        }
       });
       await sub.subscribe(keys.events);
     }
+    // One connection for both channels: its messages arrive in the order they were published.
+    if (queued) await (this.subscribedQueued ??= this.sub.subscribe(keys.eventsQueued));
     return () => {
       this.listeners.delete(listener);
-      if (onClose) this.closers.delete(onClose);
+      if (o.onClose) this.closers.delete(o.onClose);
     };
   }
 
@@ -57,6 +81,7 @@ export class EventBus {
     for (const c of closers) c();
     const sub = this.sub;
     this.sub = undefined;
+    this.subscribedQueued = undefined;
     if (sub) sub.disconnect();
   }
 }

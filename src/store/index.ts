@@ -3,6 +3,6 @@ export { keys } from './keys.js';
 export { RepoStore, configVersion, type StoredRepo, type VersionGuard } from './repos.js';
 export { TokenStore, TokenNameTaken, Role, roleAtLeast, hashToken, type TokenInfo } from './tokens.js';
 export { AuditStore } from './audit.js';
-export { EventBus, type SlipwayEvent, type EventListener } from './events.js';
+export { EventBus, eventChannel, type SlipwayEvent, type EventListener, type SubscribeOptions } from './events.js';
 export { DeliveryStore, type DeliveryDecision, type Receipt } from './deliveries.js';
 export { BuildStore, buildKeys, CHANGING_BUILD_FIELDS, encodeBuild, decodeBuild, decodeStoredBuild, type BuildListQuery } from './builds.js';

@@ -16,6 +16,11 @@ export const keys = {
   heads: (repo: string) => `slipway:heads:${repo.toLowerCase()}`,
   /** stream of audit entries */
   audit: 'slipway:audit',
-  /** pub/sub channel of build and deployment state changes */
+  /** pub/sub channel of build and deployment state changes, except builds now queued */
   events: 'slipway:events',
+  /**
+   * pub/sub channel of build records whose status is `queued` (new, or handed back): the bulk of
+   * a busy intake's events, apart so listeners that only follow starts and ends (metrics) skip them
+   */
+  eventsQueued: 'slipway:events:queued',
 } as const;

@@ -17,9 +17,11 @@ export const eventRoutes: RouteModule = (router, { requireRole, events }) => {
       res.write(`event: ${event.type}\ndata: ${JSON.stringify(event.record)}\n\n`);
     };
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
-    const unsubscribe = await events.subscribe(send, () => {
-      clearInterval(heartbeat);
-      res.end();
+    const unsubscribe = await events.subscribe(send, {
+      onClose: () => {
+        clearInterval(heartbeat);
+        res.end();
+      },
     });
     req.on('close', () => {
       clearInterval(heartbeat);
