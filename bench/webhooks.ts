@@ -9,6 +9,9 @@
  * Each server runs in its own child process, so the load generator never shares its thread.
  * Then every delivery answered 202 is checked in Redis: its decision and its build record exist.
  * Prints {baseline_rps, slipway_rps, ratio, p50_ms, p99_ms, ...}. Goal: ratio ≥ 0.30, p99 ≤ 60 ms.
+ * Also, to tell where the time goes: the CPU per request of each server and of the load generator
+ * (`cpu_ratio` = what the ratio would be if the servers' CPU were the only limit), how busy Redis
+ * was (100 = one core) and its time per delivery by command (evalsha = the submit script, whole).
  *
  * Every server first gets BENCH_WARMUP seconds (default 3) of the same load, not measured.
  * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 50), BENCH_CPU_PROF (dir: CPU profile of slipway's server).
