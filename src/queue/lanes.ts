@@ -9,12 +9,6 @@ import { LaneScripts } from './scripts.js';
 export interface LanesOptions {
   /** Shared command connection (the lane scripts and record reads); the lanes open no other connection. */
   redis: Redis;
-  /**
-   * The connection of the BullMQ work queue; default `redis`. BullMQ defines its scripts on the
-   * connection it is given, and ioredis copies them into every pipeline made on it, so a server
-   * that auto-pipelines `redis` gives the queue a connection of its own.
-   */
-  queueRedis?: Redis;
   log: Logger;
   /** Milliseconds since the epoch; default Date.now. */
   clock?: () => number;
@@ -74,7 +68,7 @@ export class Lanes {
     this.clock = o.clock ?? Date.now;
     this.store = new BuildStore(o.redis);
     this.scripts = new LaneScripts(o.redis);
-    this.queue = openWorkQueue(o.queueRedis ?? o.redis, o.log);
+    this.queue = openWorkQueue(o.redis, o.log);
     this.dispatcher = new Dispatcher({ scripts: this.scripts, queue: this.queue, clock: this.clock, log: o.log });
   }
 
