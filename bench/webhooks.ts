@@ -134,16 +134,16 @@ async function load(url: string, pid: number, body: string, seconds: number, con
     requests: [
       {
         method: 'POST',
-        setupRequest: (req) => ({ ...req, headers: { ...base, 'x-github-delivery': randomUUID() } }),
-        onResponse: (status, resBody) => {
+        // One request in flight per connection (no pipelining): the connection's context holds the
+        // delivery id of the request being answered, so the load generator does the same work for
+        // both servers (no parsing of slipway's answers).
+        setupRequest: (req, context: { deliveryId?: string }) => {
+          context.deliveryId = randomUUID();
+          return { ...req, headers: { ...base, 'x-github-delivery': context.deliveryId } };
+        },
+        onResponse: (status, _body, context: { deliveryId?: string }) => {
           statuses[status] = (statuses[status] ?? 0) + 1;
-          if (status === 202) {
-            try {
-              accepted.push((JSON.parse(resBody) as { deliveryId: string }).deliveryId);
-            } catch {
-              // the baseline answers without a delivery id
-            }
-          }
+          if (status === 202 && context.deliveryId) accepted.push(context.deliveryId);
         },
       },
     ],
