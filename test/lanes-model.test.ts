@@ -29,7 +29,8 @@ const REPOS = ['o/a', 'o/b', 'o/c'];
 const CAPACITY = 3;
 
 type Cmd =
-  | { op: 'submit'; repo: number; ref: number; rules: number; conc: number | null }
+  /** one batch of submissions (the lanes' group commit), each of one build */
+  | { op: 'submit'; subs: { repo: number; ref: number; rules: number; conc: number | null }[] }
   | { op: 'dispatch' }
   | { op: 'claim'; pick: number }
   | { op: 'finish'; pick: number; status: 'succeeded' | 'failed' }
@@ -38,7 +39,10 @@ type Cmd =
   | { op: 'stale'; pick: number };
 
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
-  fc.record({ op: fc.constant('submit' as const), repo: fc.nat(2), ref: fc.nat(2), rules: fc.nat(2), conc: fc.option(fc.integer({ min: 1, max: 3 })) }),
+  fc.record({
+    op: fc.constant('submit' as const),
+    subs: fc.array(fc.record({ repo: fc.nat(2), ref: fc.nat(2), rules: fc.nat(2), conc: fc.option(fc.integer({ min: 1, max: 3 })) }), { minLength: 1, maxLength: 3 }),
+  }),
   fc.constant({ op: 'dispatch' as const }),
   fc.record({ op: fc.constant('claim' as const), pick: fc.nat(100) }),
   fc.record({ op: fc.constant('finish' as const), pick: fc.nat(100), status: fc.constantFrom('succeeded' as const, 'failed' as const) }),
@@ -107,15 +111,14 @@ describe('lane scripts (model)', () => {
         const iso = new Date(now).toISOString();
         for (const c of cmds) {
           if (c.op === 'submit') {
-            const b: BuildRecord = newBuild(REPOS[c.repo]!, { ref: `refs/heads/r${c.ref}`, rules: RULESETS[c.rules]! });
-            ids.push(b.id);
-            if (c.conc) maxConc.set(b.repo, Math.max(c.conc, maxConc.get(b.repo) ?? 1));
-            const r = await scripts.submit({
-              now,
-              finishedAt: iso,
-              builds: [{ id: b.id, repo: b.repo, ref: b.ref, rules: b.rules, fields: encodeBuild(b) }],
-              ...(c.conc ? { concurrency: c.conc } : {}),
+            const subs = c.subs.map((s) => {
+              const b: BuildRecord = newBuild(REPOS[s.repo]!, { ref: `refs/heads/r${s.ref}`, rules: RULESETS[s.rules]! });
+              ids.push(b.id);
+              if (s.conc) maxConc.set(b.repo, Math.max(s.conc, maxConc.get(b.repo) ?? 1));
+              return { builds: [{ id: b.id, repo: b.repo, ref: b.ref, rules: b.rules, fields: encodeBuild(b) }], ...(s.conc ? { concurrency: s.conc } : {}) };
             });
+            const r = await scripts.submit({ now, finishedAt: iso, subs });
+            expect(r.answers.map((a) => a.outcome)).toEqual(subs.map(() => 'queued'));
             for (const p of r.picked) jobs.set(p.id, p.job);
           } else if (c.op === 'dispatch') {
             for (const p of await scripts.dispatch(now)) jobs.set(p.id, p.job);

@@ -124,6 +124,25 @@ describe('lanes', () => {
     expect(await redis.llen('test:receipts')).toBe(1);
   });
 
+  it('applies submissions made at once in the order they were made, each with its own outcome', async () => {
+    const [a, b, c] = [1, 2, 3].map(() => newBuild('acme/batch'));
+    await lanes.submit([newBuild('acme/batch', { id: 'batch-taken' })]);
+    const results = await Promise.allSettled([
+      lanes.submit([a!]),
+      lanes.submit([b!]),
+      lanes.submit([newBuild('acme/batch', { id: 'batch-taken' })]),
+      lanes.submit([c!]),
+    ]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value.superseded : (r.reason as { code: string }).code))).toEqual([
+      ['batch-taken'],
+      [a!.id],
+      'duplicate_build',
+      [b!.id],
+    ]);
+    expect((await get(b!.id)).supersededBy).toBe(c!.id);
+    expect((await get(c!.id)).status).toBe('queued');
+  });
+
   it('runs one repository first in, first out, one at a time by default', async () => {
     const builds = ['a', 'b', 'c', 'd', 'e'].map((x) => newBuild('acme/web', { ref: `refs/heads/${x}` }));
     for (const b of builds) await lanes.submit([b]);

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { BuildStore, encodeBuild, type BuildRecord, type Receipt, type VersionGuard } from '../store/index.js';
 import { BuildNotFound, ConflictError, InvalidSubmission } from './errors.js';
 import { Dispatcher, openWorkQueue, type WorkJob } from './dispatcher.js';
-import { LaneScripts } from './scripts.js';
+import { LaneScripts, type Submission, type SubmissionAnswer } from './scripts.js';
 
 export interface LanesOptions {
   /** Shared command connection (the lane scripts and record reads); the lanes open no other connection. */
@@ -63,6 +63,8 @@ export class Lanes {
   private readonly queue: Queue<WorkJob>;
   private readonly dispatcher: Dispatcher;
   private readonly clock: () => number;
+  /** Submissions waiting for the end of this event-loop turn (see `inBatch`). */
+  private pending: { sub: Submission; resolve: (a: SubmissionAnswer) => void; reject: (err: unknown) => void }[] = [];
 
   constructor(private readonly o: LanesOptions) {
     this.clock = o.clock ?? Date.now;
@@ -89,30 +91,50 @@ export class Lanes {
     if (opts.concurrency !== undefined && !(Number.isInteger(opts.concurrency) && opts.concurrency >= 1 && opts.concurrency <= 64)) {
       throw new InvalidSubmission('concurrency must be a whole number from 1 to 64', 'concurrency');
     }
-    let result: Awaited<ReturnType<LaneScripts['submit']>>;
-    try {
-      result = await this.scripts.submit({
-        now: this.clock(),
-        builds: records.map((r) => ({ id: r.id, repo: r.repo, ref: r.ref, rules: r.rules, fields: encodeBuild(r) })),
-        finishedAt: new Date(this.clock()).toISOString(),
-        ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
-        ...(opts.cancelSuperseded !== undefined ? { cancelSuperseded: opts.cancelSuperseded } : {}),
-        ...(this.o.eventsChannel ? { channel: this.o.eventsChannel } : {}),
-        ...(opts.receipt ? { receipt: opts.receipt } : {}),
-        ...(opts.guard ? { guard: opts.guard } : {}),
-      });
-    } catch (err) {
-      const m = /DUPLICATE (.*)$/.exec(String((err as Error).message));
-      if (m) throw new ConflictError(`build ${m[1]} already exists`, 'duplicate_build');
-      throw err;
-    }
-    if (result.outcome !== 'queued') return { outcome: result.outcome, superseded: [], aborted: [] };
-    await this.dispatcher.enqueue(result.picked);
+    const answer = await this.inBatch({
+      builds: records.map((r) => ({ id: r.id, repo: r.repo, ref: r.ref, rules: r.rules, fields: encodeBuild(r) })),
+      ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+      ...(opts.cancelSuperseded !== undefined ? { cancelSuperseded: opts.cancelSuperseded } : {}),
+      ...(opts.receipt ? { receipt: opts.receipt } : {}),
+      ...(opts.guard ? { guard: opts.guard } : {}),
+    });
+    if (answer.outcome === 'duplicate_build') throw new ConflictError(`build ${answer.id} already exists`, 'duplicate_build');
+    if (answer.outcome !== 'queued') return { outcome: answer.outcome, superseded: [], aborted: [] };
     if (!this.o.eventsChannel) {
       for (const r of records) this.changed(r);
-      for (const r of result.supersededRecords) this.changed(r);
+      for (const r of answer.supersededRecords) this.changed(r);
     }
-    return { outcome: 'queued', superseded: result.superseded, aborted: result.aborted };
+    return { outcome: 'queued', superseded: answer.superseded, aborted: answer.aborted };
+  }
+
+  /**
+   * Group commit: the submissions made in one event-loop turn (concurrent webhook deliveries) go
+   * to Redis as one script call, applied in the order they were made, each as if alone; then the
+   * builds it dispatched are added to the work queue, and each submission gets its answer.
+   */
+  private inBatch(sub: Submission): Promise<SubmissionAnswer> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ sub, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => void this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      const now = this.clock();
+      const { answers, picked } = await this.scripts.submit({
+        now,
+        finishedAt: new Date(now).toISOString(),
+        ...(this.o.eventsChannel ? { channel: this.o.eventsChannel } : {}),
+        subs: batch.map((b) => b.sub),
+      });
+      await this.dispatcher.enqueue(picked);
+      batch.forEach((b, i) => b.resolve(answers[i]!));
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    }
   }
 
   /**

@@ -138,43 +138,27 @@ end
 `;
 
 /**
- * submit: stores new queued records, supersedes older queued builds of the same refs, enqueues,
- * dispatches, and stores the receipt (p.receipt) of the request. Answers {'stale'} when the guard
- * (p.guard) does not hold, {'duplicate'} when the receipt's key exists (nothing changed either
- * way), else {'queued', superseded ids, aborted ids, picked, superseded records (HGETALL each;
- * none when published)}.
+ * submit: a batch of submissions (those of one event-loop turn), each applied in order as if alone:
+ * stores its new queued records, supersedes older queued builds of the same refs, enqueues, and
+ * stores its receipt; one dispatch pass after all of them. Per submission it answers {'stale'}
+ * when its guard does not hold, {'duplicate'} when its receipt's key exists, {'duplicate_build',
+ * id} when a build id exists (nothing changed for it in these three cases), else {'queued',
+ * superseded ids, aborted ids, superseded records (HGETALL each; none when published)}.
+ * Answers {per-submission answers, picked}.
  */
 const SUBMIT = `
-local p = cjson.decode(ARGV[1])
-local g, rc = p.guard, p.receipt
-if g and redis.call('HGET', g.key, g.field) ~= g.value then return { 'stale' } end
-if rc and redis.call('EXISTS', rc.key) == 1 then return { 'duplicate' } end
--- the long strings come as arguments of their own, not inside the JSON: the receipt's text, then
--- per build its b.n hash field/value strings (src/store encodeBuild)
+local h = cjson.decode(ARGV[1])
+-- the long strings come as arguments of their own, not inside the JSON: per submission its
+-- receipt's text, then per build its b.n hash field/value strings (src/store encodeBuild)
 local at = 2
-if rc then rc.json = ARGV[2]; at = 3 end
-for _, b in ipairs(p.builds) do
-  b.first = at
-  at = at + b.n
-end
-for _, b in ipairs(p.builds) do
-  if redis.call('EXISTS', BUILD .. b.id) == 1 then return redis.error_reply('DUPLICATE ' .. b.id) end
-end
--- per repo+ref of this submission: which new build carries each rule
-local groups, order = {}, {}
-for _, b in ipairs(p.builds) do
-  local k = b.repo .. '#' .. b.ref
-  local g = groups[k]
-  if not g then
-    g = { key = k, repo = b.repo, ref = b.ref, owner = {} }
-    groups[k] = g
-    order[#order + 1] = g
-  end
-  for _, r in ipairs(b.rules) do
-    if not g.owner[r] then g.owner[r] = b.id end
+for _, p in ipairs(h.subs) do
+  if p.receipt then p.receipt.json = ARGV[at]; at = at + 1 end
+  for _, b in ipairs(p.builds) do
+    b.first = at
+    at = at + b.n
   end
 end
--- an older build is replaced when every one of its rules is built again by this submission
+-- an older build is replaced when every one of its rules is built again by the submission
 local function replaced_by_rules(g, rules)
   if not rules or #rules == 0 then return nil end
   local by = nil
@@ -186,78 +170,104 @@ local function replaced_by_rules(g, rules)
   return by
 end
 local function replaced_by(g, id) return replaced_by_rules(g, field(id, '_rules')) end
-for _, b in ipairs(p.builds) do
-  if p.concurrency then redis.call('HSET', CONC, b.repo, p.concurrency) end
-  if p.cancelSuperseded ~= nil then redis.call('HSET', CSUP, b.repo, p.cancelSuperseded and '1' or '0') end
-end
-local superseded, aborted = {}, {}
-for _, g in ipairs(order) do
-  for _, old in ipairs(redis.call('SMEMBERS', REFQ .. g.key)) do
-    -- one read per older build; its repo and ref are the group's (what unqueue and set_status would read)
-    local st, rules, seq = unpack(redis.call('HMGET', BUILD .. old, 'status', '_rules', '_seq'))
-    if st == '"queued"' then
-      local by = replaced_by_rules(g, rules and cjson.decode(rules))
-      if by then
-        redis.call('SREM', REFQ .. g.key, old)
-        redis.call('LREM', LANE .. g.repo, 1, old)
-        release(old)
-        redis.call('ZREM', BY_STATUS .. 'queued', old)
-        redis.call('ZADD', BY_STATUS .. 'superseded', seq, old)
-        redis.call('HSET', BUILD .. old, 'status', cjson.encode('superseded'), 'supersededBy', cjson.encode(by), 'finishedAt', cjson.encode(p.finishedAt))
-        superseded[#superseded + 1] = old
-      end
-    else
-      redis.call('SREM', REFQ .. g.key, old)
+
+local function submit(p)
+  local guard, rc = p.guard, p.receipt
+  if guard and redis.call('HGET', guard.key, guard.field) ~= guard.value then return { 'stale' } end
+  if rc and redis.call('EXISTS', rc.key) == 1 then return { 'duplicate' } end
+  for _, b in ipairs(p.builds) do
+    if redis.call('EXISTS', BUILD .. b.id) == 1 then return { 'duplicate_build', b.id } end
+  end
+  -- per repo+ref of this submission: which new build carries each rule
+  local groups, order = {}, {}
+  for _, b in ipairs(p.builds) do
+    local k = b.repo .. '#' .. b.ref
+    local g = groups[k]
+    if not g then
+      g = { key = k, repo = b.repo, ref = b.ref, owner = {} }
+      groups[k] = g
+      order[#order + 1] = g
+    end
+    for _, r in ipairs(b.rules) do
+      if not g.owner[r] then g.owner[r] = b.id end
     end
   end
-  if redis.call('HGET', CSUP, g.repo) == '1' then
-    local act = redis.call('HGETALL', ACTIVE)
-    for i = 1, #act, 2 do
-      local id = act[i]
-      if cjson.decode(act[i + 1]).repo == g.repo and status_of(id) == 'running' and field(id, '_ref') == g.ref
-        and redis.call('HEXISTS', BUILD .. id, '_abort') == 0 then
-        local by = replaced_by(g, id)
+  for _, b in ipairs(p.builds) do
+    if p.concurrency then redis.call('HSET', CONC, b.repo, p.concurrency) end
+    if p.cancelSuperseded ~= nil then redis.call('HSET', CSUP, b.repo, p.cancelSuperseded and '1' or '0') end
+  end
+  local superseded, aborted = {}, {}
+  for _, g in ipairs(order) do
+    for _, old in ipairs(redis.call('SMEMBERS', REFQ .. g.key)) do
+      -- one read per older build; its repo and ref are the group's (what unqueue and set_status would read)
+      local st, rules, seq = unpack(redis.call('HMGET', BUILD .. old, 'status', '_rules', '_seq'))
+      if st == '"queued"' then
+        local by = replaced_by_rules(g, rules and cjson.decode(rules))
         if by then
-          local msg = cjson.encode({ id = id, reason = 'superseded', by = by })
-          redis.call('HSET', BUILD .. id, '_abort', msg)
-          redis.call('PUBLISH', ABORT_CH, msg)
-          aborted[#aborted + 1] = id
+          redis.call('SREM', REFQ .. g.key, old)
+          redis.call('LREM', LANE .. g.repo, 1, old)
+          release(old)
+          redis.call('ZREM', BY_STATUS .. 'queued', old)
+          redis.call('ZADD', BY_STATUS .. 'superseded', seq, old)
+          redis.call('HSET', BUILD .. old, 'status', cjson.encode('superseded'), 'supersededBy', cjson.encode(by), 'finishedAt', cjson.encode(h.finishedAt))
+          superseded[#superseded + 1] = old
+        end
+      else
+        redis.call('SREM', REFQ .. g.key, old)
+      end
+    end
+    if redis.call('HGET', CSUP, g.repo) == '1' then
+      local act = redis.call('HGETALL', ACTIVE)
+      for i = 1, #act, 2 do
+        local id = act[i]
+        if cjson.decode(act[i + 1]).repo == g.repo and status_of(id) == 'running' and field(id, '_ref') == g.ref
+          and redis.call('HEXISTS', BUILD .. id, '_abort') == 0 then
+          local by = replaced_by(g, id)
+          if by then
+            local msg = cjson.encode({ id = id, reason = 'superseded', by = by })
+            redis.call('HSET', BUILD .. id, '_abort', msg)
+            redis.call('PUBLISH', ABORT_CH, msg)
+            aborted[#aborted + 1] = id
+          end
         end
       end
     end
   end
+  for _, b in ipairs(p.builds) do
+    local key = BUILD .. b.id
+    local seq = redis.call('INCR', SEQ)
+    local kv = { unpack(ARGV, b.first, b.first + b.n - 1) }
+    kv[#kv + 1] = '_seq'; kv[#kv + 1] = seq; kv[#kv + 1] = '_dispatches'; kv[#kv + 1] = 0; kv[#kv + 1] = '_attempts'; kv[#kv + 1] = 0
+    redis.call('HSET', key, unpack(kv))
+    redis.call('ZADD', ALL, seq, b.id)
+    redis.call('ZADD', BY_REPO .. b.repo, seq, b.id)
+    redis.call('ZADD', BY_STATUS .. 'queued', seq, b.id)
+    redis.call('RPUSH', LANE .. b.repo, b.id)
+    redis.call('SADD', REFQ .. b.repo .. '#' .. b.ref, b.id)
+  end
+  for _, b in ipairs(p.builds) do ring_offer(b.repo) end
+  -- Announce the new and the superseded records as they now are: published here (h.channel, the
+  -- EventBus format) or answered, so the caller never reads them back.
+  local records = {}
+  if h.channel then
+    for _, b in ipairs(p.builds) do publish_record(h.channel, b.id) end
+    for _, old in ipairs(superseded) do publish_record(h.channel, old) end
+  else
+    for i, old in ipairs(superseded) do records[i] = record(old) end
+  end
+  if rc then
+    local body = string.sub(rc.json, 1, -2) .. ',"superseded":' .. (#superseded == 0 and '[]' or cjson.encode(superseded)) .. '}'
+    redis.call('SET', rc.key, body, 'PX', rc.ttlMs)
+    redis.call('LPUSH', rc.journal.key, body)
+    redis.call('LTRIM', rc.journal.key, 0, rc.journal.cap - 1)
+    if rc.mark then redis.call('HSET', rc.mark.key, rc.mark.field, rc.mark.value) end
+  end
+  return { 'queued', superseded, aborted, records }
 end
-for _, b in ipairs(p.builds) do
-  local key = BUILD .. b.id
-  local seq = redis.call('INCR', SEQ)
-  local kv = { unpack(ARGV, b.first, b.first + b.n - 1) }
-  kv[#kv + 1] = '_seq'; kv[#kv + 1] = seq; kv[#kv + 1] = '_dispatches'; kv[#kv + 1] = 0; kv[#kv + 1] = '_attempts'; kv[#kv + 1] = 0
-  redis.call('HSET', key, unpack(kv))
-  redis.call('ZADD', ALL, seq, b.id)
-  redis.call('ZADD', BY_REPO .. b.repo, seq, b.id)
-  redis.call('ZADD', BY_STATUS .. 'queued', seq, b.id)
-  redis.call('RPUSH', LANE .. b.repo, b.id)
-  redis.call('SADD', REFQ .. b.repo .. '#' .. b.ref, b.id)
-end
-for _, b in ipairs(p.builds) do ring_offer(b.repo) end
-local picked = dispatch(p.now)
--- Announce the new and the superseded records as they now are: published here (p.channel, the
--- EventBus format) or answered, so the caller never reads them back.
-local records = {}
-if p.channel then
-  for _, b in ipairs(p.builds) do publish_record(p.channel, b.id) end
-  for _, old in ipairs(superseded) do publish_record(p.channel, old) end
-else
-  for i, old in ipairs(superseded) do records[i] = record(old) end
-end
-if rc then
-  local body = string.sub(rc.json, 1, -2) .. ',"superseded":' .. (#superseded == 0 and '[]' or cjson.encode(superseded)) .. '}'
-  redis.call('SET', rc.key, body, 'PX', rc.ttlMs)
-  redis.call('LPUSH', rc.journal.key, body)
-  redis.call('LTRIM', rc.journal.key, 0, rc.journal.cap - 1)
-  if rc.mark then redis.call('HSET', rc.mark.key, rc.mark.field, rc.mark.value) end
-end
-return { 'queued', superseded, aborted, picked, records }
+
+local answers = {}
+for i, p in ipairs(h.subs) do answers[i] = submit(p) end
+return { answers, dispatch(h.now) }
 `;
 
 /** dispatch alone (timers, start-up). ARGV: now. */
@@ -388,20 +398,31 @@ class Script {
   }
 }
 
-export interface SubmitPayload {
-  now: number;
+/** One submission of a batch. */
+export interface Submission {
   /** `fields`: the new record as hash field/value strings (src/store encodeBuild). */
   builds: { id: string; repo: string; ref: string; rules: string[]; fields: string[] }[];
-  finishedAt: string;
   concurrency?: number;
   cancelSuperseded?: boolean;
-  /** Publish the new and superseded records on this pub/sub channel (instead of answering the superseded ones). */
-  channel?: string;
   /** Submit only when the receipt's key is new, and store the receipt along. */
   receipt?: Receipt;
   /** Submit only while it holds. */
   guard?: VersionGuard;
 }
+
+export interface SubmitBatch {
+  now: number;
+  finishedAt: string;
+  /** Publish the new and superseded records on this pub/sub channel (instead of answering the superseded ones). */
+  channel?: string;
+  subs: Submission[];
+}
+
+/** What became of one submission; nothing changed for it unless `queued`. */
+export type SubmissionAnswer =
+  | { outcome: 'stale' | 'duplicate' }
+  | { outcome: 'duplicate_build'; id: string }
+  | { outcome: 'queued'; superseded: string[]; aborted: string[]; supersededRecords: BuildRecord[] };
 
 /** Builds a dispatch pass picked: add a work-queue job `job` for build `id`. */
 export type Picked = { id: string; job: string }[];
@@ -446,31 +467,36 @@ function recordOf(flat: unknown): BuildRecord | null {
 export class LaneScripts {
   constructor(private readonly redis: Redis) {}
 
-  /**
-   * Nothing was submitted unless the outcome is `queued` (see SUBMIT). `supersededRecords`: the
-   * records of `superseded` after this submission, in the same order (none when `p.channel` published them).
-   */
-  async submit(p: SubmitPayload): Promise<{ outcome: 'queued' | 'duplicate' | 'stale'; superseded: string[]; aborted: string[]; picked: Picked; supersededRecords: BuildRecord[] }> {
+  /** Applies the submissions in order, in one script; `supersededRecords` are empty when `channel` published them. */
+  async submit(batch: SubmitBatch): Promise<{ answers: SubmissionAnswer[]; picked: Picked }> {
     // Long strings go as arguments of their own: Lua's JSON decoder would copy them twice.
-    const { builds, receipt, ...rest } = p;
-    const head = {
-      ...rest,
-      ...(receipt ? { receipt: { ...receipt, json: undefined } } : {}),
-      builds: builds.map((b) => ({ id: b.id, repo: b.repo, ref: b.ref, rules: b.rules, n: b.fields.length })),
-    };
-    const args: string[] = [JSON.stringify(head)];
-    if (receipt) args.push(receipt.json);
-    for (const b of builds) for (const f of b.fields) args.push(f);
-    const answer = (await scripts.submit.run(this.redis, args)) as ['duplicate' | 'stale'] | ['queued', string[], string[], unknown, string[][]];
-    if (answer[0] !== 'queued') return { outcome: answer[0], superseded: [], aborted: [], picked: [], supersededRecords: [] };
-    const [, superseded, aborted, next, records] = answer;
-    // Written by this very script a moment ago: decoded without re-validating (see decodeStoredBuild).
-    const supersededRecords: BuildRecord[] = [];
-    for (const flat of records) {
-      const r = decodeStoredBuild(flat);
-      if (r) supersededRecords.push(r);
-    }
-    return { outcome: 'queued', superseded, aborted, picked: picked(next), supersededRecords };
+    const args: string[] = [''];
+    const subs = batch.subs.map((s) => {
+      if (s.receipt) args.push(s.receipt.json);
+      for (const b of s.builds) for (const f of b.fields) args.push(f);
+      return {
+        ...(s.concurrency !== undefined ? { concurrency: s.concurrency } : {}),
+        ...(s.cancelSuperseded !== undefined ? { cancelSuperseded: s.cancelSuperseded } : {}),
+        ...(s.guard ? { guard: s.guard } : {}),
+        ...(s.receipt ? { receipt: { ...s.receipt, json: undefined } } : {}),
+        builds: s.builds.map((b) => ({ id: b.id, repo: b.repo, ref: b.ref, rules: b.rules, n: b.fields.length })),
+      };
+    });
+    args[0] = JSON.stringify({ now: batch.now, finishedAt: batch.finishedAt, ...(batch.channel ? { channel: batch.channel } : {}), subs });
+    const [raw, next] = (await scripts.submit.run(this.redis, args)) as [unknown[][], unknown];
+    const answers = raw.map((a): SubmissionAnswer => {
+      if (a[0] === 'stale' || a[0] === 'duplicate') return { outcome: a[0] };
+      if (a[0] === 'duplicate_build') return { outcome: 'duplicate_build', id: String(a[1]) };
+      const [, superseded, aborted, records] = a as [string, string[], string[], string[][]];
+      // Written by this very script a moment ago: decoded without re-validating (see decodeStoredBuild).
+      const supersededRecords: BuildRecord[] = [];
+      for (const flat of records) {
+        const r = decodeStoredBuild(flat);
+        if (r) supersededRecords.push(r);
+      }
+      return { outcome: 'queued', superseded, aborted, supersededRecords };
+    });
+    return { answers, picked: picked(next) };
   }
 
   async dispatch(nowMs: number): Promise<Picked> {
