@@ -220,7 +220,7 @@ describe('lanes', () => {
     });
     await sub.subscribe(channel, `${channel}:queued`);
     try {
-      const publishing = new Lanes({ redis, log, onChange: (r) => changes.push(r), eventsChannel: channel });
+      const publishing = new Lanes({ redis, log, onChange: (r) => changes.push(r), events: { channel, queued: `${channel}:queued` } });
       const b1 = newBuild('acme/web');
       const b2 = newBuild('acme/web');
       await publishing.submit([b1]);

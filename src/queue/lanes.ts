@@ -14,17 +14,17 @@ export interface LanesOptions {
   clock?: () => number;
   /**
    * Called with the fresh record after every state change made here (intake wires its EventBus),
-   * except those `eventsChannel` already announced.
+   * except those `events` already announced.
    */
   onChange?: (record: BuildRecord) => void;
   /**
-   * The EventBus channel (src/store `keys.events`): when set, `submit` publishes the records it
-   * creates and supersedes there itself (queued ones on `<channel>:queued`, as src/store
-   * eventChannel routes them), as `{"type":"build","record":…}`, inside the same script
-   * (atomically with the change, no extra round trip, no record read back), and does not call
-   * `onChange` for them.
+   * The EventBus channels (src/store `keys.events`, `keys.eventsQueued`): when set, `submit`
+   * publishes the records it creates and supersedes itself, queued ones on `queued` and the others
+   * on `channel` (as src/store eventChannel routes them), as `{"type":"build","record":…}`, inside
+   * the same script (atomically with the change, no extra round trip, no record read back), and
+   * does not call `onChange` for them.
    */
-  eventsChannel?: string;
+  events?: { channel: string; queued: string };
 }
 
 export interface SubmitOptions {
@@ -100,7 +100,7 @@ export class Lanes {
     });
     if (answer.outcome === 'duplicate_build') throw new ConflictError(`build ${answer.id} already exists`, 'duplicate_build');
     if (answer.outcome !== 'queued') return { outcome: answer.outcome, superseded: [], aborted: [] };
-    if (!this.o.eventsChannel) {
+    if (!this.o.events) {
       for (const r of records) this.changed(r);
       for (const r of answer.supersededRecords) this.changed(r);
     }
@@ -127,7 +127,7 @@ export class Lanes {
       const { answers, picked } = await this.scripts.submit({
         now,
         finishedAt: new Date(now).toISOString(),
-        ...(this.o.eventsChannel ? { channel: this.o.eventsChannel } : {}),
+        ...(this.o.events ? { events: this.o.events } : {}),
         subs: batch.map((b) => b.sub),
       });
       await this.dispatcher.enqueue(picked);

@@ -127,13 +127,13 @@ local function record(id) return redis.call('HGETALL', BUILD .. id) end
 -- fields (doc) and then its changing ones (their defaults when absent), joined in one table.concat
 local CHANGING = { ${Object.keys(CHANGING_BUILD_FIELDS).map((f) => `'${f}'`).join(', ')} }
 local ABSENT = { ${Object.values(CHANGING_BUILD_FIELDS).map((v) => `'${v ?? 'null'}'`).join(', ')} }
--- Queued records go to channel .. ':queued' (src/store eventChannel).
-local function publish_record(channel, id)
+-- Queued records go to ch.queued, the others to ch.channel (src/store eventChannel).
+local function publish_record(ch, id)
   local v = redis.call('HMGET', BUILD .. id, 'doc', unpack(CHANGING))
   local parts = { '{"type":"build","record":', string.sub(v[1], 1, -2) }
   for i, f in ipairs(CHANGING) do parts[#parts + 1] = ',"' .. f .. '":' .. (v[i + 1] or ABSENT[i]) end
   parts[#parts + 1] = '}}'
-  redis.call('PUBLISH', v[2] == '"queued"' and (channel .. ':queued') or channel, table.concat(parts))
+  redis.call('PUBLISH', v[2] == '"queued"' and ch.queued or ch.channel, table.concat(parts))
 end
 `;
 
@@ -246,12 +246,12 @@ local function submit(p)
     redis.call('SADD', REFQ .. b.repo .. '#' .. b.ref, b.id)
   end
   for _, b in ipairs(p.builds) do ring_offer(b.repo) end
-  -- Announce the new and the superseded records as they now are: published here (h.channel, the
+  -- Announce the new and the superseded records as they now are: published here (h.events, the
   -- EventBus format) or answered, so the caller never reads them back.
   local records = {}
-  if h.channel then
-    for _, b in ipairs(p.builds) do publish_record(h.channel, b.id) end
-    for _, old in ipairs(superseded) do publish_record(h.channel, old) end
+  if h.events then
+    for _, b in ipairs(p.builds) do publish_record(h.events, b.id) end
+    for _, old in ipairs(superseded) do publish_record(h.events, old) end
   else
     for i, old in ipairs(superseded) do records[i] = record(old) end
   end
@@ -413,8 +413,8 @@ export interface Submission {
 export interface SubmitBatch {
   now: number;
   finishedAt: string;
-  /** Publish the new and superseded records on this pub/sub channel (instead of answering the superseded ones). */
-  channel?: string;
+  /** Publish the new and superseded records on these pub/sub channels (instead of answering the superseded ones). */
+  events?: { channel: string; queued: string };
   subs: Submission[];
 }
 
@@ -467,7 +467,7 @@ function recordOf(flat: unknown): BuildRecord | null {
 export class LaneScripts {
   constructor(private readonly redis: Redis) {}
 
-  /** Applies the submissions in order, in one script; `supersededRecords` are empty when `channel` published them. */
+  /** Applies the submissions in order, in one script; `supersededRecords` are empty when `events` published them. */
   async submit(batch: SubmitBatch): Promise<{ answers: SubmissionAnswer[]; picked: Picked }> {
     // Long strings go as arguments of their own: Lua's JSON decoder would copy them twice.
     const args: string[] = [''];
@@ -482,7 +482,7 @@ export class LaneScripts {
         builds: s.builds.map((b) => ({ id: b.id, repo: b.repo, ref: b.ref, rules: b.rules, n: b.fields.length })),
       };
     });
-    args[0] = JSON.stringify({ now: batch.now, finishedAt: batch.finishedAt, ...(batch.channel ? { channel: batch.channel } : {}), subs });
+    args[0] = JSON.stringify({ now: batch.now, finishedAt: batch.finishedAt, ...(batch.events ? { events: batch.events } : {}), subs });
     const [raw, next] = (await scripts.submit.run(this.redis, args)) as [unknown[][], unknown];
     const answers = raw.map((a): SubmissionAnswer => {
       if (a[0] === 'stale' || a[0] === 'duplicate') return { outcome: a[0] };

@@ -49,11 +49,12 @@ export const CHANGING_BUILD_FIELDS = {
 } as const satisfies Partial<Record<keyof BuildRecord, string | null>>;
 
 const CHANGING = Object.entries(CHANGING_BUILD_FIELDS) as [keyof BuildRecord, string | null][];
+const FIXED = BUILD_FIELDS.filter((f) => !(f in CHANGING_BUILD_FIELDS));
 
 /** A new record as flat hash arguments: `[field, value, …]` (see the layout above). */
 export function encodeBuild(record: BuildRecord): string[] {
   const fixed: Record<string, unknown> = {};
-  for (const f of BUILD_FIELDS) if (!(f in CHANGING_BUILD_FIELDS)) fixed[f] = record[f];
+  for (const f of FIXED) fixed[f] = record[f];
   const out = ['doc', JSON.stringify(fixed)];
   for (const [f, absent] of CHANGING) {
     const json = JSON.stringify(record[f]);
