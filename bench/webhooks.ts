@@ -193,9 +193,11 @@ async function main(): Promise<void> {
       });
       // Redis time per delivery by command (µs): where a delivery's Redis CPU goes.
       const redisUsPerDelivery: Record<string, number> = {};
+      let submitCalls = 0;
       for (const m of (await probe.info('commandstats')).matchAll(/cmdstat_(\S+?):calls=(\d+),usec=(\d+)/g)) {
         const us = Number(m[3]) / Math.max(1, b.accepted.length);
         if (us >= 1) redisUsPerDelivery[m[1]!] = Math.round(us);
+        if (m[1] === 'evalsha') submitCalls = Number(m[2]);
       }
       // How busy Redis was (100 = one core): tells whether Redis or the server was the limit.
       const redisCpuPct = Math.round(((await cpu()) - cpuBefore) / seconds * 100);
@@ -236,6 +238,8 @@ async function main(): Promise<void> {
           baseline_runs_rps: [Math.round(before.rps), Math.round(after.rps)],
           redis_cpu_pct: redisCpuPct,
           redis_us_per_delivery: redisUsPerDelivery,
+          // the group commit at work: deliveries per submit-script call (one event-loop turn's worth)
+          deliveries_per_submit: Number((b.accepted.length / Math.max(1, submitCalls)).toFixed(1)),
           // Server CPU per request, and their ratio: what the throughput ratio would be on an otherwise idle machine.
           baseline_cpu_us_per_req: a.cpuPerRequest,
           slipway_cpu_us_per_req: b.cpuPerRequest,

@@ -170,7 +170,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     log,
     clock: () => clock().getTime(),
     onChange: publishBuilds(events, log),
-    ...(config.githubStatusToken ? {} : { events: { channel: keys.events, queued: keys.eventsQueued } }),
+    ...(config.githubStatusToken ? {} : { events: keys.eventsQueued }),
   });
   const builds = new BuildStore(redis);
   const webhook = createWebhookHandler({

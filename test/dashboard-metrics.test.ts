@@ -4,12 +4,14 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerPipelineMetrics } from '../src/metrics/index.js';
 import { Lanes } from '../src/queue/index.js';
+import { LaneScripts } from '../src/queue/scripts.js';
 import { BuildStore, EventBus, type BuildRecord, type DeploymentRecord } from '../src/store/index.js';
 import { startRedis, type TestRedis } from './support/redis.js';
 
 /**
- * Pipeline metrics on a real Redis: lane depth and wait from builds really queued through the
- * lanes, build and rollout outcomes from events really published on the event bus.
+ * Pipeline metrics on a real Redis: lane depth, wait and build outcomes from builds really queued
+ * and ended through the lanes, timings and rollout outcomes from events really published on the
+ * event bus.
  */
 
 const T0 = Date.parse('2026-01-01T10:00:00Z');
@@ -75,7 +77,33 @@ describe('pipeline metrics', () => {
     expect(sample(after, 'slipway_lane_depth{repo="acme/a"}')).toBe(2);
   });
 
-  it('counts each build and rollout outcome once, with its wait and duration', async () => {
+  it('counts the builds that ended with each outcome, whether they ran or not, from the records', async () => {
+    await conn.flushdb();
+    const before = await registry.metrics();
+    const count = (text: string, outcome: string) => sample(text, `slipway_builds_total{outcome="${outcome}"}`) ?? 0;
+    const lanes = new Lanes({ redis: conn, log: pino({ level: 'silent' }), clock: () => now });
+    await lanes.submit([build('o1', 'acme/o', 'refs/heads/main')]);
+    await lanes.submit([build('o2', 'acme/o', 'refs/heads/main')]); // supersedes o1 while queued
+    await lanes.submit([build('o3', 'acme/o', 'refs/heads/dev')]);
+    await lanes.cancel('o3', 'test'); // cancelled while queued
+    // o2 runs and succeeds
+    const scripts = new LaneScripts(conn);
+    await scripts.heartbeat('metrics-test', 1, now + 60_000);
+    const [picked] = await scripts.dispatch(now);
+    expect(picked!.id).toBe('o2');
+    await scripts.claim(now, 'o2', picked!.job, 'metrics-test', iso(1_000));
+    expect((await scripts.finish(now, 'o2', picked!.job, 'succeeded', { finishedAt: iso(2_000) })).record?.status).toBe('succeeded');
+    await scripts.leave('metrics-test');
+    await lanes.close();
+
+    const after = await registry.metrics();
+    expect(count(after, 'succeeded') - count(before, 'succeeded')).toBe(1);
+    expect(count(after, 'superseded') - count(before, 'superseded')).toBe(1);
+    expect(count(after, 'cancelled') - count(before, 'cancelled')).toBe(1);
+    expect(count(after, 'failed') - count(before, 'failed')).toBe(0);
+  });
+
+  it('times each build and counts each rollout outcome once, from the events', async () => {
     const running = { ...build('x1', 'acme/x', 'refs/heads/main'), status: 'running' as const, startedAt: iso(5_000) };
     const done = { ...running, status: 'succeeded' as const, finishedAt: iso(17_000), digest: `sha256:${'c'.repeat(64)}` };
     const dropped = { ...build('x2', 'acme/x', 'refs/heads/dev'), status: 'cancelled' as const, finishedAt: iso(1_000) };
@@ -88,8 +116,6 @@ describe('pipeline metrics', () => {
     const text = await registry.metrics();
     expect(sample(text, 'slipway_build_wait_seconds_count{repo="acme/x"}')).toBe(1);
     expect(sample(text, 'slipway_build_wait_seconds_sum{repo="acme/x"}')).toBe(5);
-    expect(sample(text, 'slipway_builds_total{outcome="succeeded"}')).toBe(1);
-    expect(sample(text, 'slipway_builds_total{outcome="cancelled"}')).toBe(1);
     expect(sample(text, 'slipway_build_duration_seconds_count{outcome="succeeded"}')).toBe(1);
     expect(sample(text, 'slipway_build_duration_seconds_sum{outcome="succeeded"}')).toBe(12);
     // Cancelled while queued: it never ran, so it has no duration.
@@ -99,7 +125,7 @@ describe('pipeline metrics', () => {
 });
 
 describe('the event bus', () => {
-  it('sends queued build records only to listeners that want them, and every listener its events in publish order', async () => {
+  it('sends the records of builds that have not started only to listeners that want them, and every listener its events in publish order', async () => {
     const bus = new EventBus(conn);
     const all: string[] = [];
     const startsAndEnds: string[] = [];
@@ -109,10 +135,12 @@ describe('the event bus', () => {
     await bus.publish({ type: 'build', record: b });
     await bus.publish({ type: 'build', record: { ...b, status: 'running', startedAt: iso(1) } });
     await bus.publish({ type: 'build', record: { ...b, status: 'queued', startedAt: null } });
-    await bus.publish({ type: 'build', record: { ...b, status: 'succeeded', finishedAt: iso(2) } });
+    await bus.publish({ type: 'build', record: { ...b, status: 'succeeded', startedAt: iso(1), finishedAt: iso(2) } });
+    // cancelled before it started: nothing to time
+    await bus.publish({ type: 'build', record: { ...b, id: 'bus2', status: 'cancelled', finishedAt: iso(3) } });
     const deadline = Date.now() + 5000;
-    while ((all.length < 4 || startsAndEnds.length < 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(all).toEqual(['bus1:queued', 'bus1:running', 'bus1:queued', 'bus1:succeeded']);
+    while ((all.length < 5 || startsAndEnds.length < 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(all).toEqual(['bus1:queued', 'bus1:running', 'bus1:queued', 'bus1:succeeded', 'bus2:cancelled']);
     expect(startsAndEnds).toEqual(['bus1:running', 'bus1:succeeded']);
     await bus.close();
   });

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBuild, BuildStore, type BuildRecord } from '../src/store/index.js';
+import { encodeBuild, BuildStore, unpackBuildEvent, type BuildRecord, type PackedBuildEvent } from '../src/store/index.js';
 import { laneKeys } from '../src/queue/index.js';
-import { LaneScripts } from '../src/queue/scripts.js';
+import { LaneScripts, type Submission, type SubmissionAnswer } from '../src/queue/scripts.js';
 import { newBuild } from './support/lanes.js';
 import { startRedis, type TestRedis } from './support/redis.js';
 
@@ -181,5 +181,91 @@ describe('lane scripts (model)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+type Sub = { repo: number; ref: number; rules: number; rules2: number | null; conc: number | null; cancel: boolean | null; receipt: number | null; guard: 'ok' | 'stale' | null; reuse: number | null };
+const sub: fc.Arbitrary<Sub> = fc.record({
+  repo: fc.nat(1),
+  ref: fc.nat(1),
+  rules: fc.nat(2),
+  rules2: fc.option(fc.nat(2), { freq: 3 }),
+  conc: fc.option(fc.integer({ min: 1, max: 3 })),
+  cancel: fc.option(fc.boolean()),
+  receipt: fc.option(fc.nat(5)),
+  guard: fc.constantFrom('ok' as const, 'stale' as const, null),
+  reuse: fc.option(fc.nat(50), { freq: 8 }),
+});
+
+/** Everything in a Redis db, comparable (a receipt's time to live aside). */
+async function snapshot(r: Redis): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const key of (await r.keys('*')).sort()) {
+    const type = await r.type(key);
+    if (type === 'string') out[key] = await r.get(key);
+    else if (type === 'hash') out[key] = Object.fromEntries(Object.entries(await r.hgetall(key)).sort());
+    else if (type === 'list') out[key] = await r.lrange(key, 0, -1);
+    else if (type === 'set') out[key] = (await r.smembers(key)).sort();
+    else if (type === 'zset') out[key] = await r.zrange(key, '0', '-1', 'WITHSCORES');
+    else out[key] = type;
+  }
+  return out;
+}
+
+describe('group commit', () => {
+  it('leaves exactly what the same submissions one by one leave, answers and events included', async () => {
+    const one = new Redis(srv.url, { db: 1 });
+    const two = new Redis(srv.url, { db: 2 });
+    const listener = new Redis(srv.url);
+    const heard: Record<string, string[]> = {};
+    listener.on('message', (c: string, m: string) => (heard[c] ??= []).push(...(JSON.parse(m) as PackedBuildEvent[]).map((e) => JSON.stringify(unpackBuildEvent(e)))));
+    await listener.subscribe('one', 'two');
+    const stored = async (r: Redis, channel: string) => [await snapshot(r), heard[channel] ?? []];
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(sub, { maxLength: 6 }), fc.array(sub, { minLength: 1, maxLength: 8 }), async (before, batch) => {
+          await one.flushdb();
+          await two.flushdb();
+          for (const k of Object.keys(heard)) delete heard[k];
+          for (const r of [one, two]) await r.hset('test:versions', 'o/a', '1', 'o/b', '1');
+          const made: BuildRecord[] = [];
+          const submission = (s: Sub): Submission => {
+            const builds = [newBuild(REPOS[s.repo]!, { ref: `refs/heads/r${s.ref}`, rules: RULESETS[s.rules]! })];
+            if (s.rules2 !== null) builds.push(newBuild(REPOS[s.repo]!, { ref: `refs/heads/r${(s.ref + s.rules2) % 2}`, rules: RULESETS[s.rules2]! }));
+            if (s.reuse !== null && made.length > 0) builds[0] = made[s.reuse % made.length]!;
+            made.push(...builds);
+            return {
+              builds: builds.map((b) => ({ id: b.id, repo: b.repo, ref: b.ref, rules: b.rules, fields: encodeBuild(b) })),
+              ...(s.conc !== null ? { concurrency: s.conc } : {}),
+              ...(s.cancel !== null ? { cancelSuperseded: s.cancel } : {}),
+              ...(s.guard ? { guard: { key: 'test:versions', field: builds[0]!.repo, value: s.guard === 'ok' ? '1' : '0' } } : {}),
+              ...(s.receipt !== null
+                ? { receipt: { key: `test:delivery:${s.receipt}`, ttlMs: 60_000, head: `{"delivery":${s.receipt}`, journal: { key: 'test:journal', cap: 4 }, mark: { key: 'test:heads', field: builds[0]!.ref, value: builds[0]!.id } } }
+                : {}),
+            };
+          };
+          const now = Date.now();
+          const finishedAt = new Date(now).toISOString();
+          const earlier = before.map(submission);
+          for (const [r, channel] of [[one, 'one'], [two, 'two']] as const) {
+            const scripts = new LaneScripts(r);
+            for (const s of earlier) await scripts.submit({ now, finishedAt, events: channel, subs: [s] });
+          }
+          const subs = batch.map(submission);
+          const together = await new LaneScripts(one).submit({ now, finishedAt, events: 'one', subs });
+          const alone: SubmissionAnswer[] = [];
+          for (const s of subs) alone.push(...(await new LaneScripts(two).submit({ now, finishedAt, events: 'two', subs: [s] })).answers);
+          expect(together.answers).toEqual(alone);
+          await listener.ping();
+          await one.ping();
+          expect(await stored(one, 'one')).toEqual(await stored(two, 'two'));
+        }),
+        { numRuns: 200 },
+      );
+    } finally {
+      one.disconnect();
+      two.disconnect();
+      listener.disconnect();
+    }
   });
 });

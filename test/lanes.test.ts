@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BuildNotFound, ConflictError, InvalidSubmission, Lanes, LaneWorker, type LaneWorkerOptions } from '../src/queue/index.js';
-import type { BuildRecord, BuildStatus } from '../src/store/index.js';
+import { unpackBuildEvent, type BuildRecord, type BuildStatus, type PackedBuildEvent } from '../src/store/index.js';
 import { LaneScripts } from '../src/queue/scripts.js';
 import { newBuild, recordingRunner, runEvents, waitFor, type RunEvent } from './support/lanes.js';
 import { startRedis, type TestRedis } from './support/redis.js';
@@ -101,15 +101,15 @@ describe('lanes', () => {
   it('submits with a receipt once: the receipt is stored with what the submission superseded, a second use changes nothing', async () => {
     const older = newBuild('acme/receipts');
     await lanes.submit([older]);
-    const receipt = (json: string) => ({
+    const receipt = (head: string) => ({
       key: 'test:receipt:1',
       ttlMs: 60_000,
-      json,
+      head,
       journal: { key: 'test:receipts', cap: 2 },
       mark: { key: 'test:heads', field: 'refs/heads/main', value: 'c'.repeat(40) },
     });
     const first = newBuild('acme/receipts');
-    expect(await lanes.submit([first], { receipt: receipt('{"n":1}') })).toEqual({ outcome: 'queued', superseded: [older.id], aborted: [] });
+    expect(await lanes.submit([first], { receipt: receipt('{"n":1') })).toEqual({ outcome: 'queued', superseded: [older.id], aborted: [] });
     const stored = { n: 1, superseded: [older.id] };
     expect(JSON.parse((await redis.get('test:receipt:1'))!)).toEqual(stored);
     expect(await redis.pttl('test:receipt:1')).toBeGreaterThan(50_000);
@@ -117,7 +117,7 @@ describe('lanes', () => {
     expect(await redis.hget('test:heads', 'refs/heads/main')).toBe('c'.repeat(40));
 
     const again = newBuild('acme/receipts');
-    expect(await lanes.submit([again], { receipt: receipt('{"n":2}') })).toEqual({ outcome: 'duplicate', superseded: [], aborted: [] });
+    expect(await lanes.submit([again], { receipt: receipt('{"n":2') })).toEqual({ outcome: 'duplicate', superseded: [], aborted: [] });
     expect(await lanes.store.get(again.id)).toBeNull();
     expect((await get(first.id)).status).toBe('queued');
     expect(JSON.parse((await redis.get('test:receipt:1'))!)).toEqual(stored);
@@ -209,33 +209,45 @@ describe('lanes', () => {
     expect(order[3]).toBe(quiet.id);
   });
 
-  it('with an events channel, submit publishes the new (on <channel>:queued) and superseded records itself, exactly as stored', async () => {
+  it('with an events channel, submit publishes the records it creates and supersedes itself, exactly as stored, one message per group commit', async () => {
     const channel = 'test:events';
     const sub = redis.duplicate();
-    const messages: string[] = [];
-    const channels: string[] = [];
-    sub.on('message', (c: string, m: string) => {
-      channels.push(c);
-      messages.push(m);
-    });
-    await sub.subscribe(channel, `${channel}:queued`);
+    const messages: BuildRecord[][] = [];
+    sub.on('message', (_c: string, m: string) => messages.push((JSON.parse(m) as PackedBuildEvent[]).map(unpackBuildEvent)));
+    await sub.subscribe(channel);
+    const flat = () => messages.flatMap((m) => m.map((r) => [r.id, r.status, r.supersededBy]));
     try {
-      const publishing = new Lanes({ redis, log, onChange: (r) => changes.push(r), events: { channel, queued: `${channel}:queued` } });
+      const publishing = new Lanes({ redis, log, onChange: (r) => changes.push(r), events: channel });
       const b1 = newBuild('acme/web');
       const b2 = newBuild('acme/web');
       await publishing.submit([b1]);
       expect((await publishing.submit([b2])).superseded).toEqual([b1.id]);
-      await waitFor(async () => (messages.length >= 3 ? true : undefined), 10_000, 'three build events');
-      const events = messages.map((m) => JSON.parse(m) as { type: string; record: BuildRecord });
-      expect(events.map((e) => [e.type, e.record.id, e.record.status])).toEqual([
-        ['build', b1.id, 'queued'],
-        ['build', b2.id, 'queued'],
-        ['build', b1.id, 'superseded'],
+      await waitFor(async () => (messages.length >= 2 ? true : undefined), 10_000, 'two messages');
+      expect(flat()).toEqual([
+        [b1.id, 'queued', null],
+        [b2.id, 'queued', null],
+        [b1.id, 'superseded', b2.id],
       ]);
-      expect(channels).toEqual([`${channel}:queued`, `${channel}:queued`, channel]);
-      expect(events[1]!.record).toEqual(b2);
-      expect(events[2]!.record).toEqual(await get(b1.id));
-      expect(events[2]!.record).toMatchObject({ supersededBy: b2.id });
+      expect(messages[1]![0]).toEqual(b2);
+      expect(messages[1]![1]).toEqual(await get(b1.id));
+
+      // One group commit: b3 supersedes b2, then b4 supersedes b3 (which is stored superseded at once).
+      messages.length = 0;
+      const b3 = newBuild('acme/web');
+      const b4 = newBuild('acme/web');
+      const [r3, r4] = await Promise.all([publishing.submit([b3]), publishing.submit([b4])]);
+      expect([r3.superseded, r4.superseded]).toEqual([[b2.id], [b3.id]]);
+      await waitFor(async () => (messages.length >= 1 ? true : undefined), 10_000, 'one message');
+      expect(messages).toHaveLength(1);
+      expect(flat()).toEqual([
+        [b3.id, 'queued', null],
+        [b2.id, 'superseded', b3.id],
+        [b4.id, 'queued', null],
+        [b3.id, 'superseded', b4.id],
+      ]);
+      expect(messages[0]![0]).toEqual(b3);
+      expect(messages[0]![1]).toEqual(await get(b2.id));
+      expect(messages[0]![3]).toEqual(await get(b3.id));
       // Announced once, on the channel: not again through onChange.
       expect(changes).toEqual([]);
       await publishing.close();

@@ -16,6 +16,7 @@ export interface LanesPort {
 export interface BuildsPort {
   get(id: string): Promise<BuildRecord | null>;
   list(q: { repo?: string; status?: BuildStatus; limit: number }): Promise<BuildRecord[]>;
+  countByStatus<S extends BuildStatus>(statuses: readonly S[]): Promise<Record<S, number>>;
 }
 
 /** Everything routes may use; passed in by the composition root (src/main.ts) or a test. */

@@ -4,13 +4,17 @@ import type { BuildRecord, BuildStatus, DeploymentRecord } from '../store/record
 /** What the pipeline metrics read: state changes as they happen, and the queued builds at scrape time. */
 export interface PipelineSources {
   events: { subscribe(listener: (event: PipelineEvent) => void, o: { queued: boolean }): Promise<() => void> };
-  builds: { list(q: { status?: BuildStatus; limit: number }): Promise<BuildRecord[]> };
+  builds: {
+    list(q: { status?: BuildStatus; limit: number }): Promise<BuildRecord[]>;
+    countByStatus<S extends BuildStatus>(statuses: readonly S[]): Promise<Record<S, number>>;
+  };
   clock: () => Date;
 }
 
 export type PipelineEvent = { type: 'build'; record: BuildRecord } | { type: 'deployment'; record: DeploymentRecord };
 
-const TERMINAL_BUILD = new Set<string>(['succeeded', 'failed', 'cancelled', 'superseded']);
+const TERMINAL_BUILD = ['succeeded', 'failed', 'cancelled', 'superseded'] as const;
+const ENDED = new Set<string>(TERMINAL_BUILD);
 const TERMINAL_ROLLOUT = new Set<string>(['succeeded', 'rolled_back', 'failed']);
 /** Scrapes look at this many queued builds at most (the API's own list limit). */
 const QUEUED_SCAN = 500;
@@ -41,11 +45,14 @@ class Seen {
  * - `slipway_lane_depth{repo}` and `slipway_lane_oldest_wait_seconds{repo}`: queued builds per
  *   repository and how long the oldest has waited, read from the build records at scrape time
  *   (the same in every API process);
+ * - `slipway_builds_total{outcome}`: builds that ended with each outcome, ever (whether they ran or
+ *   not), counted from the per-status indexes at scrape time;
  * - `slipway_build_wait_seconds{repo}`: queued → started, per build;
- * - `slipway_builds_total{outcome}` and `slipway_build_duration_seconds{outcome}` (started → finished, builds that ran);
+ * - `slipway_build_duration_seconds{outcome}` (started → finished, builds that ran);
  * - `slipway_rollouts_total{environment,outcome}` and `slipway_rollout_duration_seconds{environment,outcome}`.
- * The histograms and the counter follow the event bus, which every API process receives whole:
- * each process reports the cluster's totals, so aggregate replicas with max(), not sum().
+ * The histograms and the rollout counter follow the event bus, which every API process receives
+ * whole, minus the records of builds that never started (the bulk of a busy intake's events, with
+ * nothing to time): each process reports the cluster's totals, so aggregate replicas with max(), not sum().
  */
 export async function registerPipelineMetrics(registry: Registry, sources: PipelineSources): Promise<() => void> {
   // One set per registry: a second app on the same registry (tests do that) reuses the first's.
@@ -60,7 +67,9 @@ export async function registerPipelineMetrics(registry: Registry, sources: Pipel
   const oldest = new Gauge({ name: 'slipway_lane_oldest_wait_seconds', help: 'How long the oldest queued build of each repository has waited', labelNames: ['repo'], registers: [registry], collect });
   // Rebuilt on each scrape: a repository whose lane emptied drops out instead of lingering at its last value.
   async function refresh(): Promise<void> {
-    const queued = await sources.builds.list({ status: 'queued', limit: QUEUED_SCAN });
+    const [queued, ended] = await Promise.all([sources.builds.list({ status: 'queued', limit: QUEUED_SCAN }), sources.builds.countByStatus(TERMINAL_BUILD)]);
+    builds.reset();
+    for (const outcome of TERMINAL_BUILD) builds.inc({ outcome }, ended[outcome]);
     const now = sources.clock().getTime();
     const perRepo = new Map<string, { count: number; oldest: number }>();
     for (const b of queued) {
@@ -92,7 +101,7 @@ export async function registerPipelineMetrics(registry: Registry, sources: Pipel
     buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200],
     registers: [registry],
   });
-  const builds = new Counter({ name: 'slipway_builds_total', help: 'Finished builds by outcome', labelNames: ['outcome'], registers: [registry] });
+  const builds = new Counter({ name: 'slipway_builds_total', help: 'Finished builds by outcome', labelNames: ['outcome'], registers: [registry], collect });
   const rollouts = new Counter({ name: 'slipway_rollouts_total', help: 'Finished rollouts by environment and outcome', labelNames: ['environment', 'outcome'], registers: [registry] });
   const rolloutDuration = new Histogram({
     name: 'slipway_rollout_duration_seconds',
@@ -104,19 +113,15 @@ export async function registerPipelineMetrics(registry: Registry, sources: Pipel
 
   const started = new Seen(SEEN_LIMIT);
   const ended = new Seen(SEEN_LIMIT);
-  // Queued records start or end nothing: this listener is not sent them (the bulk of a busy intake's events).
+  // Builds that never started have nothing to time: this listener is not sent them.
   return sources.events.subscribe((event) => {
     const r = event.record;
     if (event.type === 'build') {
       const b = r as BuildRecord;
       const w = seconds(b.queuedAt, b.startedAt);
       if (w !== null && started.first(`build:${b.id}`)) wait.observe({ repo: b.repo }, w);
-      if (TERMINAL_BUILD.has(b.status) && ended.first(`build:${b.id}`)) {
-        builds.inc({ outcome: b.status });
-        // A build cancelled or superseded while queued never ran: counted, but it has no duration.
-        const d = seconds(b.startedAt, b.finishedAt);
-        if (d !== null) duration.observe({ outcome: b.status }, d);
-      }
+      const d = seconds(b.startedAt, b.finishedAt);
+      if (ENDED.has(b.status) && d !== null && ended.first(`build:${b.id}`)) duration.observe({ outcome: b.status }, d);
       return;
     }
     const d = r as DeploymentRecord;

@@ -18,13 +18,12 @@ export interface LanesOptions {
    */
   onChange?: (record: BuildRecord) => void;
   /**
-   * The EventBus channels (src/store `keys.events`, `keys.eventsQueued`): when set, `submit`
-   * publishes the records it creates and supersedes itself, queued ones on `queued` and the others
-   * on `channel` (as src/store eventChannel routes them), as `{"type":"build","record":…}`, inside
-   * the same script (atomically with the change, no extra round trip, no record read back), and
-   * does not call `onChange` for them.
+   * The EventBus channel of builds that have not started (src/store `keys.eventsQueued`, where
+   * eventChannel routes them): when set, `submit` publishes the records it creates and supersedes
+   * itself, inside the same script (atomically with the change, no extra round trip, no record read
+   * back), one message per group commit, and does not call `onChange` for them.
    */
-  events?: { channel: string; queued: string };
+  events?: string;
 }
 
 export interface SubmitOptions {

@@ -123,28 +123,22 @@ local function dispatch(now)
   return out
 end
 local function record(id) return redis.call('HGETALL', BUILD .. id) end
--- publishes a stored record as {"type":"build","record":{…}} (the EventBus format): its fixed
--- fields (doc) and then its changing ones (their defaults when absent), joined in one table.concat
-local CHANGING = { ${Object.keys(CHANGING_BUILD_FIELDS).map((f) => `'${f}'`).join(', ')} }
-local ABSENT = { ${Object.values(CHANGING_BUILD_FIELDS).map((v) => `'${v ?? 'null'}'`).join(', ')} }
--- Queued records go to ch.queued, the others to ch.channel (src/store eventChannel).
-local function publish_record(ch, id)
-  local v = redis.call('HMGET', BUILD .. id, 'doc', unpack(CHANGING))
-  local parts = { '{"type":"build","record":', string.sub(v[1], 1, -2) }
-  for i, f in ipairs(CHANGING) do parts[#parts + 1] = ',"' .. f .. '":' .. (v[i + 1] or ABSENT[i]) end
-  parts[#parts + 1] = '}}'
-  redis.call('PUBLISH', v[2] == '"queued"' and ch.queued or ch.channel, table.concat(parts))
-end
 `;
 
 /**
- * submit: a batch of submissions (those of one event-loop turn), each applied in order as if alone:
- * stores its new queued records, supersedes older queued builds of the same refs, enqueues, and
- * stores its receipt; one dispatch pass after all of them. Per submission it answers {'stale'}
- * when its guard does not hold, {'duplicate'} when its receipt's key exists, {'duplicate_build',
- * id} when a build id exists (nothing changed for it in these three cases), else {'queued',
- * superseded ids, aborted ids, superseded records (HGETALL each; none when published)}.
- * Answers {per-submission answers, picked}.
+ * submit: a batch of submissions (those of one event-loop turn), each decided in order as if alone:
+ * it stores its new queued records, supersedes older queued builds of the same refs, enqueues, and
+ * stores its receipt. The batch is worked out in memory first (the state it reads is read once),
+ * then its net effect is written with one command per touched key (each record, receipt, index,
+ * lane, ref), not one per submission: a batch of 50 deliveries costs Redis about 3 commands each
+ * instead of 30. One dispatch pass after all of them.
+ * Per submission it answers {'stale'} when its guard does not hold, {'duplicate'} when its
+ * receipt's key exists, {'duplicate_build', id} when a build id exists (nothing changed for it in
+ * these three cases), else {'queued', superseded ids, aborted ids, superseded records (flat hashes;
+ * none when published)}. Answers {per-submission answers, picked}.
+ * Events (h.events, a channel): one message per batch, a JSON array of packed build events (src/store
+ * unpackBuildEvent) in the order the submissions made them: each one's new records, queued, then the
+ * queued builds it superseded. None of these builds has started (the channel of unstarted builds).
  */
 const SUBMIT = `
 local h = cjson.decode(ARGV[1])
@@ -152,12 +146,98 @@ local h = cjson.decode(ARGV[1])
 -- receipt's text, then per build its b.n hash field/value strings (src/store encodeBuild)
 local at = 2
 for _, p in ipairs(h.subs) do
-  if p.receipt then p.receipt.json = ARGV[at]; at = at + 1 end
+  if p.receipt then p.receipt.head = ARGV[at]; at = at + 1 end
   for _, b in ipairs(p.builds) do
     b.first = at
     at = at + b.n
   end
 end
+
+local CHANGING = { ${Object.keys(CHANGING_BUILD_FIELDS).map((f) => `'${f}'`).join(', ')} }
+local CHANGING_SET = {}
+for _, f in ipairs(CHANGING) do CHANGING_SET[f] = true end
+local QUEUED, SUPERSEDED = cjson.encode('queued'), cjson.encode('superseded')
+local FINISHED = cjson.encode(h.finishedAt)
+
+-- What the batch reads, read once: guards, receipts and build ids that exist, lane settings,
+-- the queued builds of each ref it touches. b.v holds a record's doc and changing fields (JSON).
+local guards, taken, lanecfg, refs, known = {}, {}, {}, {}, {}
+local function guard_holds(g)
+  local k = g.key .. '\\0' .. g.field
+  if guards[k] == nil then guards[k] = redis.call('HGET', g.key, g.field) or false end
+  return guards[k] == g.value
+end
+do
+  local rks, bks = {}, {}
+  for _, p in ipairs(h.subs) do
+    if p.receipt then rks[#rks + 1] = p.receipt.key end
+    for _, b in ipairs(p.builds) do bks[#bks + 1] = BUILD .. b.id end
+  end
+  if #rks > 0 then
+    for i, v in ipairs(redis.call('MGET', unpack(rks))) do if v then taken[rks[i]] = true end end
+  end
+  if #bks > 0 and redis.call('EXISTS', unpack(bks)) > 0 then
+    for _, k in ipairs(bks) do if redis.call('EXISTS', k) == 1 then taken[k] = true end end
+  end
+end
+local repo_order = {}
+local function cfg(repo)
+  local c = lanecfg[repo]
+  if not c then
+    c = { conc = redis.call('HGET', CONC, repo), csup = redis.call('HGET', CSUP, repo), new = {}, olds = {} }
+    c.conc0, c.csup0 = c.conc, c.csup
+    lanecfg[repo] = c
+    repo_order[#repo_order + 1] = repo
+  end
+  return c
+end
+local OLD_FIELDS = { 'doc', '_rules', '_seq', unpack(CHANGING) }
+local function build_of(id)
+  local b = known[id]
+  if not b then
+    local v = redis.call('HMGET', BUILD .. id, unpack(OLD_FIELDS))
+    b = { id = id, old = true, v = { doc = v[1] }, rules = v[2] and cjson.decode(v[2]) or {}, seq = v[3] }
+    for i, f in ipairs(CHANGING) do b.v[f] = v[i + 3] end
+    known[id] = b
+  end
+  return b
+end
+
+local ref_order = {}
+local function ref_state(repo, ref)
+  local k = repo .. '#' .. ref
+  local r = refs[k]
+  if not r then
+    r = { key = k, repo = repo, ref = ref, ids = redis.call('SMEMBERS', REFQ .. k), gone = {} }
+    -- oldest first, so a submission supersedes (and lists) builds in the order they were queued
+    table.sort(r.ids, function(x, y) return (tonumber(build_of(x).seq) or 0) < (tonumber(build_of(y).seq) or 0) end)
+    refs[k] = r
+    ref_order[#ref_order + 1] = r
+  end
+  return r
+end
+-- Appends a record to an event message in the packed form (src/store unpackBuildEvent): its stored
+-- strings as they are, {"type":"build","doc":{…},"status":…, …the other changing fields it has},
+-- so a message costs one string however many records it carries.
+local AS_KEY = {}
+for _, f in ipairs(CHANGING) do AS_KEY[f] = ',"' .. f .. '":' end
+local function add_event(msg, v)
+  msg[#msg + 1] = #msg == 1 and '{"type":"build","doc":' or ',{"type":"build","doc":'
+  msg[#msg + 1] = v.doc
+  for _, f in ipairs(CHANGING) do
+    if v[f] then
+      msg[#msg + 1] = AS_KEY[f]
+      msg[#msg + 1] = v[f]
+    end
+  end
+  msg[#msg + 1] = '}'
+end
+local function record_flat(v)
+  local out = { 'doc', v.doc }
+  for _, f in ipairs(CHANGING) do if v[f] then out[#out + 1] = f; out[#out + 1] = v[f] end end
+  return out
+end
+
 -- an older build is replaced when every one of its rules is built again by the submission
 local function replaced_by_rules(g, rules)
   if not rules or #rules == 0 then return nil end
@@ -171,12 +251,18 @@ local function replaced_by_rules(g, rules)
 end
 local function replaced_by(g, id) return replaced_by_rules(g, field(id, '_rules')) end
 
+local seq = tonumber(redis.call('GET', SEQ) or '0')
+local seq0 = seq
+local news, olds = {}, {}
+local events = { '[' }
+local journals, journal_order, marks, mark_order = {}, {}, {}, {}
+
 local function submit(p)
   local guard, rc = p.guard, p.receipt
-  if guard and redis.call('HGET', guard.key, guard.field) ~= guard.value then return { 'stale' } end
-  if rc and redis.call('EXISTS', rc.key) == 1 then return { 'duplicate' } end
+  if guard and not guard_holds(guard) then return { 'stale' } end
+  if rc and taken[rc.key] then return { 'duplicate' } end
   for _, b in ipairs(p.builds) do
-    if redis.call('EXISTS', BUILD .. b.id) == 1 then return { 'duplicate_build', b.id } end
+    if taken[BUILD .. b.id] then return { 'duplicate_build', b.id } end
   end
   -- per repo+ref of this submission: which new build carries each rule
   local groups, order = {}, {}
@@ -191,32 +277,33 @@ local function submit(p)
     for _, r in ipairs(b.rules) do
       if not g.owner[r] then g.owner[r] = b.id end
     end
+    local c = cfg(b.repo)
+    if p.concurrency then c.conc = tostring(p.concurrency) end
+    if p.cancelSuperseded ~= nil then c.csup = p.cancelSuperseded and '1' or '0' end
   end
-  for _, b in ipairs(p.builds) do
-    if p.concurrency then redis.call('HSET', CONC, b.repo, p.concurrency) end
-    if p.cancelSuperseded ~= nil then redis.call('HSET', CSUP, b.repo, p.cancelSuperseded and '1' or '0') end
-  end
-  local superseded, aborted = {}, {}
+  local superseded, aborted, records = {}, {}, {}
   for _, g in ipairs(order) do
-    for _, old in ipairs(redis.call('SMEMBERS', REFQ .. g.key)) do
-      -- one read per older build; its repo and ref are the group's (what unqueue and set_status would read)
-      local st, rules, seq = unpack(redis.call('HMGET', BUILD .. old, 'status', '_rules', '_seq'))
-      if st == '"queued"' then
-        local by = replaced_by_rules(g, rules and cjson.decode(rules))
-        if by then
-          redis.call('SREM', REFQ .. g.key, old)
-          redis.call('LREM', LANE .. g.repo, 1, old)
-          release(old)
-          redis.call('ZREM', BY_STATUS .. 'queued', old)
-          redis.call('ZADD', BY_STATUS .. 'superseded', seq, old)
-          redis.call('HSET', BUILD .. old, 'status', cjson.encode('superseded'), 'supersededBy', cjson.encode(by), 'finishedAt', cjson.encode(h.finishedAt))
-          superseded[#superseded + 1] = old
+    local r = ref_state(g.repo, g.ref)
+    local keep = {}
+    for _, id in ipairs(r.ids) do
+      local old = build_of(id)
+      local by = old.v.status == QUEUED and replaced_by_rules(g, old.rules)
+      if by then
+        old.v.status, old.v.supersededBy, old.v.finishedAt = SUPERSEDED, cjson.encode(by), FINISHED
+        if old.old then
+          olds[#olds + 1] = old
+          local c = cfg(g.repo)
+          c.olds[#c.olds + 1] = id
         end
-      else
-        redis.call('SREM', REFQ .. g.key, old)
+        superseded[#superseded + 1] = id
+        if not h.events then records[#records + 1] = record_flat(old.v) end
+      elseif old.v.status == QUEUED then
+        keep[#keep + 1] = id
       end
+      if not (old.v.status == QUEUED) and old.old then r.gone[#r.gone + 1] = id end
     end
-    if redis.call('HGET', CSUP, g.repo) == '1' then
+    r.ids = keep
+    if lanecfg[g.repo].csup == '1' then
       local act = redis.call('HGETALL', ACTIVE)
       for i = 1, #act, 2 do
         local id = act[i]
@@ -234,39 +321,116 @@ local function submit(p)
     end
   end
   for _, b in ipairs(p.builds) do
-    local key = BUILD .. b.id
-    local seq = redis.call('INCR', SEQ)
-    local kv = { unpack(ARGV, b.first, b.first + b.n - 1) }
-    kv[#kv + 1] = '_seq'; kv[#kv + 1] = seq; kv[#kv + 1] = '_dispatches'; kv[#kv + 1] = 0; kv[#kv + 1] = '_attempts'; kv[#kv + 1] = 0
-    redis.call('HSET', key, unpack(kv))
-    redis.call('ZADD', ALL, seq, b.id)
-    redis.call('ZADD', BY_REPO .. b.repo, seq, b.id)
-    redis.call('ZADD', BY_STATUS .. 'queued', seq, b.id)
-    redis.call('RPUSH', LANE .. b.repo, b.id)
-    redis.call('SADD', REFQ .. b.repo .. '#' .. b.ref, b.id)
+    seq = seq + 1
+    b.seq, b.v = seq, {}
+    for i = b.first, b.first + b.n - 1, 2 do
+      local f = ARGV[i]
+      if f == 'doc' or CHANGING_SET[f] then b.v[f] = ARGV[i + 1] end
+    end
+    known[b.id] = b
+    taken[BUILD .. b.id] = true
+    news[#news + 1] = b
+    local r = refs[b.repo .. '#' .. b.ref]
+    r.ids[#r.ids + 1] = b.id
+    local c = cfg(b.repo)
+    c.new[#c.new + 1] = b
+    if h.events then add_event(events, b.v) end
   end
-  for _, b in ipairs(p.builds) do ring_offer(b.repo) end
-  -- Announce the new and the superseded records as they now are: published here (h.events, the
-  -- EventBus format) or answered, so the caller never reads them back.
-  local records = {}
   if h.events then
-    for _, b in ipairs(p.builds) do publish_record(h.events, b.id) end
-    for _, old in ipairs(superseded) do publish_record(h.events, old) end
-  else
-    for i, old in ipairs(superseded) do records[i] = record(old) end
+    for _, id in ipairs(superseded) do add_event(events, known[id].v) end
   end
   if rc then
-    local body = string.sub(rc.json, 1, -2) .. ',"superseded":' .. (#superseded == 0 and '[]' or cjson.encode(superseded)) .. '}'
+    taken[rc.key] = true
+    local body = rc.head .. ',"superseded":' .. (#superseded == 0 and '[]' or cjson.encode(superseded)) .. '}'
     redis.call('SET', rc.key, body, 'PX', rc.ttlMs)
-    redis.call('LPUSH', rc.journal.key, body)
-    redis.call('LTRIM', rc.journal.key, 0, rc.journal.cap - 1)
-    if rc.mark then redis.call('HSET', rc.mark.key, rc.mark.field, rc.mark.value) end
+    local j = journals[rc.journal.key]
+    if not j then
+      j = { key = rc.journal.key, cap = rc.journal.cap, bodies = {} }
+      journals[rc.journal.key] = j
+      journal_order[#journal_order + 1] = j
+    end
+    j.bodies[#j.bodies + 1] = body
+    if rc.mark then
+      local m = marks[rc.mark.key]
+      if not m then
+        m = {}
+        marks[rc.mark.key] = m
+        mark_order[#mark_order + 1] = rc.mark.key
+      end
+      m[#m + 1] = rc.mark.field
+      m[#m + 1] = rc.mark.value
+    end
   end
   return { 'queued', superseded, aborted, records }
 end
 
 local answers = {}
 for i, p in ipairs(h.subs) do answers[i] = submit(p) end
+
+-- The net effect. Records first (a new one already in its final state), then the indexes.
+local all, by_status = {}, { [QUEUED] = {}, [SUPERSEDED] = {} }
+for _, b in ipairs(news) do
+  local kv = { unpack(ARGV, b.first, b.first + b.n - 1) }
+  if b.v.status ~= QUEUED then
+    kv[#kv + 1] = 'status'; kv[#kv + 1] = b.v.status
+    kv[#kv + 1] = 'supersededBy'; kv[#kv + 1] = b.v.supersededBy
+    kv[#kv + 1] = 'finishedAt'; kv[#kv + 1] = b.v.finishedAt
+  end
+  kv[#kv + 1] = '_seq'; kv[#kv + 1] = b.seq; kv[#kv + 1] = '_dispatches'; kv[#kv + 1] = 0; kv[#kv + 1] = '_attempts'; kv[#kv + 1] = 0
+  redis.call('HSET', BUILD .. b.id, unpack(kv))
+  all[#all + 1] = b.seq; all[#all + 1] = b.id
+  local s = by_status[b.v.status]
+  s[#s + 1] = b.seq; s[#s + 1] = b.id
+end
+local unqueued = {}
+for _, b in ipairs(olds) do
+  redis.call('HSET', BUILD .. b.id, 'status', b.v.status, 'supersededBy', b.v.supersededBy, 'finishedAt', b.v.finishedAt)
+  unqueued[#unqueued + 1] = b.id
+  local s = by_status[SUPERSEDED]
+  s[#s + 1] = b.seq; s[#s + 1] = b.id
+end
+if seq > seq0 then
+  redis.call('SET', SEQ, seq)
+  redis.call('ZADD', ALL, unpack(all))
+end
+if #unqueued > 0 then redis.call('ZREM', BY_STATUS .. 'queued', unpack(unqueued)) end
+for st, s in pairs(by_status) do
+  if #s > 0 then redis.call('ZADD', BY_STATUS .. cjson.decode(st), unpack(s)) end
+end
+for _, r in ipairs(ref_order) do
+  if #r.gone > 0 then redis.call('SREM', REFQ .. r.key, unpack(r.gone)) end
+  local add = {}
+  for _, id in ipairs(r.ids) do if not known[id].old then add[#add + 1] = id end end
+  if #add > 0 then redis.call('SADD', REFQ .. r.key, unpack(add)) end
+end
+for _, repo in ipairs(repo_order) do
+  local c = lanecfg[repo]
+  if c.conc ~= c.conc0 then redis.call('HSET', CONC, repo, c.conc) end
+  if c.csup ~= c.csup0 then redis.call('HSET', CSUP, repo, c.csup) end
+  if #c.new > 0 then
+    local zs, lane = {}, {}
+    for _, b in ipairs(c.new) do
+      zs[#zs + 1] = b.seq; zs[#zs + 1] = b.id
+      if b.v.status == QUEUED then lane[#lane + 1] = b.id end
+    end
+    redis.call('ZADD', BY_REPO .. repo, unpack(zs))
+    if #lane > 0 then redis.call('RPUSH', LANE .. repo, unpack(lane)) end
+  end
+  for _, id in ipairs(c.olds) do
+    redis.call('LREM', LANE .. repo, 1, id)
+    release(id)
+  end
+  ring_offer(repo)
+end
+for _, j in ipairs(journal_order) do
+  redis.call('LPUSH', j.key, unpack(j.bodies))
+  redis.call('LTRIM', j.key, 0, j.cap - 1)
+end
+for _, k in ipairs(mark_order) do redis.call('HSET', k, unpack(marks[k])) end
+if #events > 1 then
+  events[#events + 1] = ']'
+  redis.call('PUBLISH', h.events, table.concat(events))
+end
 return { answers, dispatch(h.now) }
 `;
 
@@ -413,8 +577,8 @@ export interface Submission {
 export interface SubmitBatch {
   now: number;
   finishedAt: string;
-  /** Publish the new and superseded records on these pub/sub channels (instead of answering the superseded ones). */
-  events?: { channel: string; queued: string };
+  /** Publish the new and superseded records on this pub/sub channel (instead of answering the superseded ones). */
+  events?: string;
   subs: Submission[];
 }
 
@@ -472,13 +636,13 @@ export class LaneScripts {
     // Long strings go as arguments of their own: Lua's JSON decoder would copy them twice.
     const args: string[] = [''];
     const subs = batch.subs.map((s) => {
-      if (s.receipt) args.push(s.receipt.json);
+      if (s.receipt) args.push(s.receipt.head);
       for (const b of s.builds) for (const f of b.fields) args.push(f);
       return {
         ...(s.concurrency !== undefined ? { concurrency: s.concurrency } : {}),
         ...(s.cancelSuperseded !== undefined ? { cancelSuperseded: s.cancelSuperseded } : {}),
         ...(s.guard ? { guard: s.guard } : {}),
-        ...(s.receipt ? { receipt: { ...s.receipt, json: undefined } } : {}),
+        ...(s.receipt ? { receipt: { ...s.receipt, head: undefined } } : {}),
         builds: s.builds.map((b) => ({ id: b.id, repo: b.repo, ref: b.ref, rules: b.rules, n: b.fields.length })),
       };
     });

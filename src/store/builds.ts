@@ -80,6 +80,29 @@ function readFields(hash: Record<string, string>): Record<string, unknown> | nul
   return out;
 }
 
+/**
+ * A build event as the lane scripts publish it in bulk (src/queue submit): the record's stored
+ * strings joined as they are, `{"type":"build","doc":{…fixed fields},"status":…}` with only the
+ * changing fields the hash has (the others are at their defaults).
+ */
+export type PackedBuildEvent = { type: 'build'; doc: Record<string, unknown> } & Partial<Record<keyof typeof CHANGING_BUILD_FIELDS, unknown>>;
+
+/** The record a packed event carries (schema order, defaults filled in). */
+export function unpackBuildEvent(e: PackedBuildEvent): BuildRecord {
+  const out: Record<string, unknown> = {};
+  for (const f of BUILD_FIELDS) {
+    if (f in CHANGING_BUILD_FIELDS) {
+      const k = f as keyof typeof CHANGING_BUILD_FIELDS;
+      const absent = CHANGING_BUILD_FIELDS[k];
+      if (e[k] !== undefined) out[f] = e[k];
+      else if (absent !== null) out[f] = JSON.parse(absent);
+    } else if (f in e.doc) {
+      out[f] = e.doc[f];
+    }
+  }
+  return out as BuildRecord;
+}
+
 /** The record of a hash read with HGETALL; null when the hash is empty (no such build). */
 export function decodeBuild(hash: Record<string, string>): BuildRecord | null {
   const raw = readFields(hash);
@@ -173,6 +196,20 @@ export class BuildStore {
     }
     const ids = (await this.redis.eval(LIST_SCRIPT, 1, index, filter, limit, 100_000)) as string[];
     return this.getMany(ids);
+  }
+
+  /** How many builds have each of these statuses now (from the per-status indexes, so exact and cheap). */
+  async countByStatus<S extends BuildStatus>(statuses: readonly S[]): Promise<Record<S, number>> {
+    const pipe = this.redis.pipeline();
+    for (const s of statuses) pipe.zcard(buildKeys.byStatus(s));
+    const res = (await pipe.exec()) ?? [];
+    const out = {} as Record<S, number>;
+    statuses.forEach((s, i) => {
+      const [err, n] = res[i]!;
+      if (err) throw err;
+      out[s] = Number(n);
+    });
+    return out;
   }
 
   /** Adds a rollout this build started (deploy calls it). False when there is no such build. */

@@ -27,14 +27,14 @@ const LIST_CAP = 1000;
  * The idempotency record of a request that queues builds, stored by the lanes' submit script in
  * the same atomic step as the builds (src/queue `SubmitOptions.receipt`): the submission happens
  * only when `key` does not exist yet. Stored at `key` (for `ttlMs`) and pushed on `journal` as
- * `json` with `"superseded":[ids the submission superseded]` added; `mark` is one hash field set
- * along (the ref's last pushed sha).
+ * `head` completed with `,"superseded":[ids the submission superseded]}`; `mark` is one hash field
+ * set along (the ref's last pushed sha).
  */
 export interface Receipt {
   key: string;
   ttlMs: number;
-  /** A JSON object's text, without a `superseded` field. */
-  json: string;
+  /** A JSON object's text without a `superseded` field and without its closing `}` (the script completes it). */
+  head: string;
   journal: { key: string; cap: number };
   mark: { key: string; field: string; value: string } | null;
 }
@@ -82,7 +82,7 @@ export class DeliveryStore {
     return {
       key: keys.delivery(decision.deliveryId),
       ttlMs: this.ttlMs,
-      json: JSON.stringify(rest),
+      head: JSON.stringify(rest).slice(0, -1),
       journal: { key: keys.deliveries, cap: LIST_CAP },
       mark: this.head(decision),
     };

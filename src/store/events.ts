@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { BuildRecord, DeploymentRecord } from './records.js';
 import { keys } from './keys.js';
+import { unpackBuildEvent, type PackedBuildEvent } from './builds.js';
 
 export type SlipwayEvent = { type: 'build'; record: BuildRecord } | { type: 'deployment'; record: DeploymentRecord };
 export type EventListener = (event: SlipwayEvent) => void;
@@ -13,13 +14,30 @@ export type EventListener = (event: SlipwayEvent) => void;
 export interface SubscribeOptions {
   /** Called when the bus closes (the process stops): event streams end then instead of holding the shutdown up. */
   onClose?: () => void;
-  /** Also receive build records whose status is `queued` (default true). */
+  /**
+   * Also receive the records of builds that have not started: queued, or ended before they ran
+   * (default true). A listener that follows only runs (metrics) leaves them out: they are the bulk
+   * of a busy intake's events.
+   */
   queued?: boolean;
 }
 
-/** The channel of an event: queued build records have their own (keys.eventsQueued). */
+/**
+ * The channel of an event: builds that have not started (queued, handed back, or ended before they
+ * ran: superseded or cancelled while queued) have their own (keys.eventsQueued).
+ */
 export function eventChannel(event: SlipwayEvent): string {
-  return event.type === 'build' && event.record.status === 'queued' ? keys.eventsQueued : keys.events;
+  return event.type === 'build' && event.record.startedAt === null ? keys.eventsQueued : keys.events;
+}
+
+/**
+ * A message holds one event, or (published by the lanes' submit script, one per channel and group
+ * commit) a JSON array of packed build events in the order they happened.
+ */
+function decodeMessage(message: string): SlipwayEvent[] {
+  const parsed = JSON.parse(message) as SlipwayEvent | PackedBuildEvent[];
+  if (!Array.isArray(parsed)) return [parsed];
+  return parsed.map((e) => ({ type: 'build', record: unpackBuildEvent(e) }));
 }
 
 export class EventBus {
@@ -57,11 +75,11 @@ export class EventBus {
       this.sub = sub;
       sub.on('message', (channel: string, message: string) => {
         const isQueued = channel === keys.eventsQueued;
-        let event: SlipwayEvent | undefined;
+        let events: SlipwayEvent[] | undefined;
         for (const [l, wantsQueued] of this.listeners) {
           if (isQueued && !wantsQueued) continue;
-          event ??= JSON.parse(message) as SlipwayEvent;
-          l(event);
+          events ??= decodeMessage(message);
+          for (const event of events) l(event);
         }
       });
       await sub.subscribe(keys.events);

@@ -5,4 +5,4 @@ export { TokenStore, TokenNameTaken, Role, roleAtLeast, hashToken, type TokenInf
 export { AuditStore } from './audit.js';
 export { EventBus, eventChannel, type SlipwayEvent, type EventListener, type SubscribeOptions } from './events.js';
 export { DeliveryStore, type DeliveryDecision, type Receipt } from './deliveries.js';
-export { BuildStore, buildKeys, CHANGING_BUILD_FIELDS, encodeBuild, decodeBuild, decodeStoredBuild, type BuildListQuery } from './builds.js';
+export { BuildStore, buildKeys, CHANGING_BUILD_FIELDS, encodeBuild, decodeBuild, decodeStoredBuild, unpackBuildEvent, type PackedBuildEvent, type BuildListQuery } from './builds.js';

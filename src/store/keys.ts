@@ -16,11 +16,12 @@ export const keys = {
   heads: (repo: string) => `slipway:heads:${repo.toLowerCase()}`,
   /** stream of audit entries */
   audit: 'slipway:audit',
-  /** pub/sub channel of build and deployment state changes, except builds now queued */
+  /** pub/sub channel of build and deployment state changes, except those of builds that have not started */
   events: 'slipway:events',
   /**
-   * pub/sub channel of build records whose status is `queued` (new, or handed back): the bulk of
-   * a busy intake's events, apart so listeners that only follow starts and ends (metrics) skip them
+   * pub/sub channel of the records of builds that have not started (queued, handed back, superseded
+   * or cancelled while queued): the bulk of a busy intake's events, apart so listeners that follow
+   * only runs (metrics) skip them
    */
   eventsQueued: 'slipway:events:queued',
 } as const;
