@@ -143,6 +143,15 @@ describe('lanes', () => {
     expect((await get(c!.id)).status).toBe('queued');
   });
 
+  it('splits a burst larger than one group commit into several, in order', async () => {
+    const burst = Array.from({ length: 450 }, () => newBuild('acme/burst'));
+    const results = await Promise.all(burst.map((b) => lanes.submit([b])));
+    expect(results.map((r) => r.superseded)).toEqual(burst.map((_, i) => (i === 0 ? [] : [burst[i - 1]!.id])));
+    const stored = await lanes.store.getMany(burst.map((b) => b.id));
+    expect(stored.filter((r) => r.status === 'queued').map((r) => r.id)).toEqual([burst[449]!.id]);
+    expect(stored.slice(0, -1).map((r) => r.supersededBy)).toEqual(burst.slice(1).map((b) => b.id));
+  });
+
   it('runs one repository first in, first out, one at a time by default', async () => {
     const builds = ['a', 'b', 'c', 'd', 'e'].map((x) => newBuild('acme/web', { ref: `refs/heads/${x}` }));
     for (const b of builds) await lanes.submit([b]);

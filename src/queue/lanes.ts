@@ -52,6 +52,9 @@ export interface SubmitResult {
   aborted: string[];
 }
 
+/** Submissions per script call at most. */
+const MAX_BATCH = 200;
+
 /**
  * The producer side of the lanes: submit new builds, cancel builds. Used by the API and the
  * webhook intake; any number of processes may use it at once.
@@ -113,13 +116,16 @@ export class Lanes {
    */
   private inBatch(sub: Submission): Promise<SubmissionAnswer> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ sub, resolve, reject });
-      if (this.pending.length === 1) setImmediate(() => void this.flush());
+      const batch = this.pending;
+      batch.push({ sub, resolve, reject });
+      if (batch.length === 1) setImmediate(() => void this.flush(batch));
+      // A full batch goes at once (the script's argument lists stay within Lua's limits).
+      else if (batch.length === MAX_BATCH) void this.flush(batch);
     });
   }
 
-  private async flush(): Promise<void> {
-    const batch = this.pending;
+  private async flush(batch: Lanes['pending']): Promise<void> {
+    if (this.pending !== batch) return;
     this.pending = [];
     try {
       const now = this.clock();
