@@ -208,7 +208,7 @@ local function ref_state(repo, ref)
   local k = repo .. '#' .. ref
   local r = refs[k]
   if not r then
-    r = { key = k, repo = repo, ref = ref, ids = redis.call('SMEMBERS', REFQ .. k), gone = {} }
+    r = { key = k, ids = redis.call('SMEMBERS', REFQ .. k), gone = {} }
     -- oldest first, so a submission supersedes (and lists) builds in the order they were queued
     table.sort(r.ids, function(x, y) return (tonumber(build_of(x).seq) or 0) < (tonumber(build_of(y).seq) or 0) end)
     refs[k] = r
