@@ -141,16 +141,37 @@ local function record(id) return redis.call('HGETALL', BUILD .. id) end
  * queued builds it superseded. None of these builds has started (the channel of unstarted builds).
  */
 const SUBMIT = `
-local h = cjson.decode(ARGV[1])
--- the long strings come as arguments of their own, not inside the JSON: per submission its
--- receipt's text, then per build its b.n hash field/value strings (src/store encodeBuild)
-local at = 2
-for _, p in ipairs(h.subs) do
-  if p.receipt then p.receipt.head = ARGV[at]; at = at + 1 end
-  for _, b in ipairs(p.builds) do
+-- The batch comes as flat arguments in the order LaneScripts.submit writes them (decoding a JSON
+-- header cost more than the rest of a submission): now, finishedAt, events channel or '', the
+-- number of submissions, then per submission a fixed run of strings ('' = absent) and its builds,
+-- each with its rules and its b.n hash field/value strings (src/store encodeBuild).
+local at = 5
+local function take()
+  at = at + 1
+  return ARGV[at - 1]
+end
+local h = { now = tonumber(ARGV[1]), finishedAt = ARGV[2], events = ARGV[3] ~= '' and ARGV[3] or nil, subs = {} }
+for s = 1, tonumber(ARGV[4]) do
+  local nb, conc, csup = tonumber(take()), take(), take()
+  local gkey, gfield, gvalue = take(), take(), take()
+  local rkey, ttl, head, jkey, jcap, mkey, mfield, mvalue = take(), take(), take(), take(), take(), take(), take(), take()
+  local p = { builds = {} }
+  if conc ~= '' then p.concurrency = conc end
+  if csup ~= '' then p.cancelSuperseded = csup end
+  if gkey ~= '' then p.guard = { key = gkey, field = gfield, value = gvalue } end
+  if rkey ~= '' then
+    p.receipt = { key = rkey, ttlMs = ttl, head = head, journal = { key = jkey, cap = tonumber(jcap) } }
+    if mkey ~= '' then p.receipt.mark = { key = mkey, field = mfield, value = mvalue } end
+  end
+  for i = 1, nb do
+    local b = { id = take(), repo = take(), ref = take(), rules = {} }
+    for r = 1, tonumber(take()) do b.rules[r] = take() end
+    b.n = tonumber(take())
     b.first = at
     at = at + b.n
+    p.builds[i] = b
   end
+  h.subs[s] = p
 end
 
 local CHANGING = { ${Object.keys(CHANGING_BUILD_FIELDS).map((f) => `'${f}'`).join(', ')} }
@@ -278,8 +299,8 @@ local function submit(p)
       if not g.owner[r] then g.owner[r] = b.id end
     end
     local c = cfg(b.repo)
-    if p.concurrency then c.conc = tostring(p.concurrency) end
-    if p.cancelSuperseded ~= nil then c.csup = p.cancelSuperseded and '1' or '0' end
+    if p.concurrency then c.conc = p.concurrency end
+    if p.cancelSuperseded then c.csup = p.cancelSuperseded end
   end
   local superseded, aborted, records = {}, {}, {}
   for _, g in ipairs(order) do
@@ -633,20 +654,20 @@ export class LaneScripts {
 
   /** Applies the submissions in order, in one script; `supersededRecords` are empty when `events` published them. */
   async submit(batch: SubmitBatch): Promise<{ answers: SubmissionAnswer[]; picked: Picked }> {
-    // Long strings go as arguments of their own: Lua's JSON decoder would copy them twice.
-    const args: string[] = [''];
-    const subs = batch.subs.map((s) => {
-      if (s.receipt) args.push(s.receipt.head);
-      for (const b of s.builds) for (const f of b.fields) args.push(f);
-      return {
-        ...(s.concurrency !== undefined ? { concurrency: s.concurrency } : {}),
-        ...(s.cancelSuperseded !== undefined ? { cancelSuperseded: s.cancelSuperseded } : {}),
-        ...(s.guard ? { guard: s.guard } : {}),
-        ...(s.receipt ? { receipt: { ...s.receipt, head: undefined } } : {}),
-        builds: s.builds.map((b) => ({ id: b.id, repo: b.repo, ref: b.ref, rules: b.rules, n: b.fields.length })),
-      };
-    });
-    args[0] = JSON.stringify({ now: batch.now, finishedAt: batch.finishedAt, ...(batch.events ? { events: batch.events } : {}), subs });
+    // Flat arguments, in the order the script takes them ('' = absent).
+    const args: (string | number)[] = [batch.now, batch.finishedAt, batch.events ?? '', batch.subs.length];
+    for (const s of batch.subs) {
+      const { guard, receipt } = s;
+      args.push(
+        s.builds.length,
+        s.concurrency ?? '',
+        s.cancelSuperseded === undefined ? '' : s.cancelSuperseded ? '1' : '0',
+        guard?.key ?? '', guard?.field ?? '', guard?.value ?? '',
+        receipt?.key ?? '', receipt?.ttlMs ?? '', receipt?.head ?? '', receipt?.journal.key ?? '', receipt?.journal.cap ?? '',
+        receipt?.mark?.key ?? '', receipt?.mark?.field ?? '', receipt?.mark?.value ?? '',
+      );
+      for (const b of s.builds) args.push(b.id, b.repo, b.ref, b.rules.length, ...b.rules, b.fields.length, ...b.fields);
+    }
     const [raw, next] = (await scripts.submit.run(this.redis, args)) as [unknown[][], unknown];
     const answers = raw.map((a): SubmissionAnswer => {
       if (a[0] === 'stale' || a[0] === 'duplicate') return { outcome: a[0] };
