@@ -343,7 +343,8 @@ local function submit(p)
   end
   for _, b in ipairs(p.builds) do
     seq = seq + 1
-    b.seq, b.v = seq, {}
+    -- as text once: Lua formats a number again each time one goes to Redis
+    b.seq, b.v = tostring(seq), {}
     for i = b.first, b.first + b.n - 1, 2 do
       local f = ARGV[i]
       if f == 'doc' or CHANGING_SET[f] then b.v[f] = ARGV[i + 1] end
@@ -397,7 +398,7 @@ for _, b in ipairs(news) do
     kv[#kv + 1] = 'supersededBy'; kv[#kv + 1] = b.v.supersededBy
     kv[#kv + 1] = 'finishedAt'; kv[#kv + 1] = b.v.finishedAt
   end
-  kv[#kv + 1] = '_seq'; kv[#kv + 1] = b.seq; kv[#kv + 1] = '_dispatches'; kv[#kv + 1] = 0; kv[#kv + 1] = '_attempts'; kv[#kv + 1] = 0
+  kv[#kv + 1] = '_seq'; kv[#kv + 1] = b.seq; kv[#kv + 1] = '_dispatches'; kv[#kv + 1] = '0'; kv[#kv + 1] = '_attempts'; kv[#kv + 1] = '0'
   redis.call('HSET', BUILD .. b.id, unpack(kv))
   all[#all + 1] = b.seq; all[#all + 1] = b.id
   local s = by_status[b.v.status]
