@@ -150,6 +150,16 @@ describe('lanes', () => {
     const stored = await lanes.store.getMany(burst.map((b) => b.id));
     expect(stored.filter((r) => r.status === 'queued').map((r) => r.id)).toEqual([burst[449]!.id]);
     expect(stored.slice(0, -1).map((r) => r.supersededBy)).toEqual(burst.slice(1).map((b) => b.id));
+
+    // Submissions of many builds each: batches close by their number of builds (4,800 builds in one
+    // script call would pass Lua more than the 8,000 values it can unpack at once).
+    const wide = Array.from({ length: 12 }, (_, s) => Array.from({ length: 400 }, (_, i) => newBuild('acme/wide', { ref: `refs/heads/s${s}-${i}` })));
+    const answers = await Promise.all(wide.map((builds) => lanes.submit(builds)));
+    expect(answers.map((a) => a.outcome)).toEqual(wide.map(() => 'queued'));
+    expect((await lanes.store.getMany(wide.flat().map((b) => b.id))).filter((r) => r.status === 'queued')).toHaveLength(4800);
+    const tooMany = Array.from({ length: 401 }, () => newBuild('acme/wide'));
+    await expect(lanes.submit(tooMany)).rejects.toMatchObject({ path: 'builds', message: 'at most 400 builds at once (got 401)' });
+    expect(await lanes.store.get(tooMany[0]!.id)).toBeNull();
   });
 
   it('runs one repository first in, first out, one at a time by default', async () => {

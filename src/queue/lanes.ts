@@ -52,8 +52,11 @@ export interface SubmitResult {
   aborted: string[];
 }
 
-/** Submissions per script call at most. */
-const MAX_BATCH = 200;
+/**
+ * Builds per script call at most (a batch closes once it holds this many): keeps the script's
+ * multi-key commands well within Lua's limit on arguments.
+ */
+const MAX_BATCH_BUILDS = 400;
 
 /**
  * The producer side of the lanes: submit new builds, cancel builds. Used by the API and the
@@ -67,6 +70,7 @@ export class Lanes {
   private readonly clock: () => number;
   /** Submissions waiting for the end of this event-loop turn (see `inBatch`). */
   private pending: { sub: Submission; resolve: (a: SubmissionAnswer) => void; reject: (err: unknown) => void }[] = [];
+  private pendingBuilds = 0;
 
   constructor(private readonly o: LanesOptions) {
     this.clock = o.clock ?? Date.now;
@@ -84,6 +88,7 @@ export class Lanes {
    */
   async submit(builds: BuildRecord[], opts: SubmitOptions = {}): Promise<SubmitResult> {
     if (builds.length === 0) return { outcome: 'queued', superseded: [], aborted: [] };
+    if (builds.length > MAX_BATCH_BUILDS) throw new InvalidSubmission(`at most ${MAX_BATCH_BUILDS} builds at once (got ${builds.length})`, 'builds');
     const records = builds.map((b, i) => validateNew(b, i));
     const ids = new Set<string>();
     records.forEach((r, i) => {
@@ -118,15 +123,16 @@ export class Lanes {
     return new Promise((resolve, reject) => {
       const batch = this.pending;
       batch.push({ sub, resolve, reject });
+      this.pendingBuilds += sub.builds.length;
       if (batch.length === 1) setImmediate(() => void this.flush(batch));
-      // A full batch goes at once (the script's argument lists stay within Lua's limits).
-      else if (batch.length === MAX_BATCH) void this.flush(batch);
+      if (this.pendingBuilds >= MAX_BATCH_BUILDS) void this.flush(batch);
     });
   }
 
   private async flush(batch: Lanes['pending']): Promise<void> {
     if (this.pending !== batch) return;
     this.pending = [];
+    this.pendingBuilds = 0;
     try {
       const now = this.clock();
       const { answers, picked } = await this.scripts.submit({
