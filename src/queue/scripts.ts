@@ -321,7 +321,7 @@ local function submit(p)
       elseif old.v.status == QUEUED then
         keep[#keep + 1] = id
       end
-      if not (old.v.status == QUEUED) and old.old then r.gone[#r.gone + 1] = id end
+      if old.v.status ~= QUEUED and old.old then r.gone[#r.gone + 1] = id end
     end
     r.ids = keep
     if lanecfg[g.repo].csup == '1' then
@@ -390,7 +390,7 @@ local answers = {}
 for i, p in ipairs(h.subs) do answers[i] = submit(p) end
 
 -- The net effect. Records first (a new one already in its final state), then the indexes.
-local all, by_status = {}, { [QUEUED] = {}, [SUPERSEDED] = {} }
+local all, by_status = {}, { queued = {}, superseded = {} }
 for _, b in ipairs(news) do
   local kv = { unpack(ARGV, b.first, b.first + b.n - 1) }
   if b.v.status ~= QUEUED then
@@ -401,14 +401,14 @@ for _, b in ipairs(news) do
   kv[#kv + 1] = '_seq'; kv[#kv + 1] = b.seq; kv[#kv + 1] = '_dispatches'; kv[#kv + 1] = '0'; kv[#kv + 1] = '_attempts'; kv[#kv + 1] = '0'
   redis.call('HSET', BUILD .. b.id, unpack(kv))
   all[#all + 1] = b.seq; all[#all + 1] = b.id
-  local s = by_status[b.v.status]
+  local s = b.v.status == QUEUED and by_status.queued or by_status.superseded
   s[#s + 1] = b.seq; s[#s + 1] = b.id
 end
 local unqueued = {}
 for _, b in ipairs(olds) do
   redis.call('HSET', BUILD .. b.id, 'status', b.v.status, 'supersededBy', b.v.supersededBy, 'finishedAt', b.v.finishedAt)
   unqueued[#unqueued + 1] = b.id
-  local s = by_status[SUPERSEDED]
+  local s = by_status.superseded
   s[#s + 1] = b.seq; s[#s + 1] = b.id
 end
 if seq > seq0 then
@@ -417,7 +417,7 @@ if seq > seq0 then
 end
 if #unqueued > 0 then redis.call('ZREM', BY_STATUS .. 'queued', unpack(unqueued)) end
 for st, s in pairs(by_status) do
-  if #s > 0 then redis.call('ZADD', BY_STATUS .. cjson.decode(st), unpack(s)) end
+  if #s > 0 then redis.call('ZADD', BY_STATUS .. st, unpack(s)) end
 end
 for _, r in ipairs(ref_order) do
   if #r.gone > 0 then redis.call('SREM', REFQ .. r.key, unpack(r.gone)) end

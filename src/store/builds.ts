@@ -64,15 +64,18 @@ export function encodeBuild(record: BuildRecord): string[] {
   return out;
 }
 
-/** The record's fields (schema order) of a stored hash; null when there is no record. */
-function readFields(hash: Record<string, string>): Record<string, unknown> | null {
-  if (!hash || hash.doc === undefined) return null;
-  const doc = JSON.parse(hash.doc) as Record<string, unknown>;
+type ChangingField = keyof typeof CHANGING_BUILD_FIELDS;
+
+/** A record's fields in schema order: the fixed ones from `doc`, the changing ones from `changed` (undefined = its default). */
+function assemble(doc: Record<string, unknown>, changed: (f: ChangingField) => unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const f of BUILD_FIELDS) {
     if (f in CHANGING_BUILD_FIELDS) {
-      const v = hash[f] ?? CHANGING_BUILD_FIELDS[f as keyof typeof CHANGING_BUILD_FIELDS];
-      if (v !== null) out[f] = JSON.parse(v);
+      const k = f as ChangingField;
+      const v = changed(k);
+      const absent = CHANGING_BUILD_FIELDS[k];
+      if (v !== undefined) out[f] = v;
+      else if (absent !== null) out[f] = JSON.parse(absent);
     } else if (f in doc) {
       out[f] = doc[f];
     }
@@ -80,27 +83,22 @@ function readFields(hash: Record<string, string>): Record<string, unknown> | nul
   return out;
 }
 
+/** The record's fields (schema order) of a stored hash; null when there is no record. */
+function readFields(hash: Record<string, string>): Record<string, unknown> | null {
+  if (!hash || hash.doc === undefined) return null;
+  return assemble(JSON.parse(hash.doc) as Record<string, unknown>, (f) => (hash[f] === undefined ? undefined : JSON.parse(hash[f])));
+}
+
 /**
  * A build event as the lane scripts publish it in bulk (src/queue submit): the record's stored
  * strings joined as they are, `{"type":"build","doc":{…fixed fields},"status":…}` with only the
  * changing fields the hash has (the others are at their defaults).
  */
-export type PackedBuildEvent = { type: 'build'; doc: Record<string, unknown> } & Partial<Record<keyof typeof CHANGING_BUILD_FIELDS, unknown>>;
+export type PackedBuildEvent = { type: 'build'; doc: Record<string, unknown> } & Partial<Record<ChangingField, unknown>>;
 
 /** The record a packed event carries (schema order, defaults filled in). */
 export function unpackBuildEvent(e: PackedBuildEvent): BuildRecord {
-  const out: Record<string, unknown> = {};
-  for (const f of BUILD_FIELDS) {
-    if (f in CHANGING_BUILD_FIELDS) {
-      const k = f as keyof typeof CHANGING_BUILD_FIELDS;
-      const absent = CHANGING_BUILD_FIELDS[k];
-      if (e[k] !== undefined) out[f] = e[k];
-      else if (absent !== null) out[f] = JSON.parse(absent);
-    } else if (f in e.doc) {
-      out[f] = e.doc[f];
-    }
-  }
-  return out as BuildRecord;
+  return assemble(e.doc, (f) => e[f]) as BuildRecord;
 }
 
 /** The record of a hash read with HGETALL; null when the hash is empty (no such build). */

@@ -31,8 +31,8 @@ export function eventChannel(event: SlipwayEvent): string {
 }
 
 /**
- * A message holds one event, or (published by the lanes' submit script, one per channel and group
- * commit) a JSON array of packed build events in the order they happened.
+ * A message holds one event, or (published by the lanes' submit script, one per group commit) a
+ * JSON array of packed build events in the order they happened.
  */
 function decodeMessage(message: string): SlipwayEvent[] {
   const parsed = JSON.parse(message) as SlipwayEvent | PackedBuildEvent[];
@@ -43,7 +43,7 @@ function decodeMessage(message: string): SlipwayEvent[] {
 export class EventBus {
   private sub: Redis | undefined;
   private subscribedQueued: Promise<unknown> | undefined;
-  /** listener → whether it receives queued build records */
+  /** listener → whether it receives the records of builds that have not started */
   private readonly listeners = new Map<EventListener, boolean>();
   private readonly closers = new Set<() => void>();
 
