@@ -105,26 +105,43 @@ function cpuMicros(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e6; // utime, stime in clock ticks (100/s)
 }
 
-interface Load {
-  /** Server CPU per answered request (µs): robust against other load on the machine. */
-  cpuPerRequest: number;
-  /** The load generator's (this process's) CPU per answered request (µs). */
-  loadgenCpuPerRequest: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  statuses: Record<string, number>;
-  accepted: string[];
-  errors: number;
+/** One server's share of the load: summed over its slices. */
+class Tally {
+  /** Server CPU (µs), the load generator's CPU (µs) and measured time (s), over all slices. */
+  serverCpu = 0;
+  loadgenCpu = 0;
+  seconds = 0;
+  /** Milliseconds from sending each request to its full answer. */
+  latencies: number[] = [];
+  statuses: Record<string, number> = {};
+  accepted: string[] = [];
+  errors = 0;
+  /** Requests per second of each slice, in the order run. */
+  slices: number[] = [];
+
+  get answered(): number {
+    return Object.values(this.statuses).reduce((a, n) => a + n, 0);
+  }
+  get rps(): number {
+    return this.answered / Math.max(1e-9, this.seconds);
+  }
+  perRequest(us: number): number {
+    return Math.round(us / Math.max(1, this.answered));
+  }
+  percentile(p: number): number {
+    const sorted = Float64Array.from(this.latencies).sort();
+    return sorted.length === 0 ? 0 : Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
+  }
 }
 
-async function load(url: string, pid: number, body: string, seconds: number, connections: number): Promise<Load> {
+/** `seconds` of load on one server, added to `tally` (when given). */
+async function load(url: string, pid: number, body: string, seconds: number, connections: number, tally?: Tally): Promise<void> {
   const cpuStart = cpuMicros(pid);
   const ownStart = process.cpuUsage();
   const signature = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
   const base = { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': signature, 'user-agent': 'GitHub-Hookshot/bench' };
-  const accepted: string[] = [];
-  const statuses: Record<string, number> = {};
+  const t = tally ?? new Tally();
+  const answeredBefore = t.answered;
   const result = await autocannon({
     url: `${url}/webhooks/github`,
     connections,
@@ -135,129 +152,143 @@ async function load(url: string, pid: number, body: string, seconds: number, con
       {
         method: 'POST',
         // One request in flight per connection (no pipelining): the connection's context holds the
-        // delivery id of the request being answered, so the load generator does the same work for
-        // both servers (no parsing of slipway's answers).
-        setupRequest: (req, context: { deliveryId?: string }) => {
+        // delivery id and send time of the request being answered, so the load generator does the
+        // same work for both servers (no parsing of slipway's answers).
+        setupRequest: (req, context: { deliveryId?: string; sentAt?: number }) => {
           context.deliveryId = randomUUID();
+          context.sentAt = performance.now();
           return { ...req, headers: { ...base, 'x-github-delivery': context.deliveryId } };
         },
-        onResponse: (status, _body, context: { deliveryId?: string }) => {
-          statuses[status] = (statuses[status] ?? 0) + 1;
-          if (status === 202 && context.deliveryId) accepted.push(context.deliveryId);
+        onResponse: (status, _body, context: { deliveryId?: string; sentAt?: number }) => {
+          t.latencies.push(performance.now() - context.sentAt!);
+          t.statuses[status] = (t.statuses[status] ?? 0) + 1;
+          if (status === 202 && context.deliveryId) t.accepted.push(context.deliveryId);
         },
       },
     ],
   });
-  const answered = Object.values(statuses).reduce((a, n) => a + n, 0);
   const own = process.cpuUsage(ownStart);
-  return {
-    cpuPerRequest: Math.round((cpuMicros(pid) - cpuStart) / Math.max(1, answered)),
-    loadgenCpuPerRequest: Math.round((own.user + own.system) / Math.max(1, answered)), rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, statuses, accepted, errors: result.errors + result.timeouts };
+  t.serverCpu += cpuMicros(pid) - cpuStart;
+  t.loadgenCpu += own.user + own.system;
+  t.seconds += result.duration;
+  t.errors += result.errors + result.timeouts;
+  t.slices.push(Math.round((t.answered - answeredBefore) / result.duration));
 }
 
 async function main(): Promise<void> {
   const seconds = Number(process.env.BENCH_DURATION ?? 10);
+  const slices = Number(process.env.BENCH_SLICES ?? 5);
   const warmup = Number(process.env.BENCH_WARMUP ?? 3);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
   const body = payload();
-  // Each server first gets `warmup` seconds of the same load, not measured (JIT, connection pools).
-  const measured = async (url: string, pid: number, beforeMeasuring?: () => Promise<void>) => {
-    if (warmup > 0) await load(url, pid, body, warmup, connections);
-    await beforeMeasuring?.();
-    return load(url, pid, body, seconds, connections);
-  };
   const { startRedis } = await import('../test/support/redis.js');
   const redis = await startRedis({ appendfsync: 'everysec' });
+  const baseline = await startChild('baseline');
+  const slipway = await startChild('slipway', redis.url).catch(async (err: unknown) => {
+    await stopChild(baseline.proc);
+    throw err;
+  });
   try {
-    // The baseline runs before and after slipway; its mean is the baseline (the machine's load drifts).
-    const baseline = await startChild('baseline');
-    const before = await measured(baseline.url, baseline.proc.pid!).finally(() => stopChild(baseline.proc));
-
-    const slipway = await startChild('slipway', redis.url);
-    try {
-      const put = await fetch(`${slipway.url}/api/repos/${REPO}`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ repository: REPO, image: 'localhost:5000/bench/app', rules: [{ name: 'edge', source: 'branch', match: 'main', tags: ['edge', '{sourceref}-{sha:7}'] }] }),
-      });
-      if (put.status !== 200) throw new Error(`registering ${REPO} failed: ${put.status} ${await put.text()}`);
-      const probe = new Redis(redis.url);
-      const cpu = async () => {
-        const info = await probe.info('cpu');
-        return Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
-      };
-      let cpuBefore = 0;
-      const b = await measured(slipway.url, slipway.proc.pid!, async () => {
-        await probe.config('RESETSTAT');
-        cpuBefore = await cpu();
-      });
-      // Redis time per delivery by command (µs): where a delivery's Redis CPU goes.
-      const redisUsPerDelivery: Record<string, number> = {};
-      let submitCalls = 0;
-      for (const m of (await probe.info('commandstats')).matchAll(/cmdstat_(\S+?):calls=(\d+),usec=(\d+)/g)) {
-        const us = Number(m[3]) / Math.max(1, b.accepted.length);
-        if (us >= 1) redisUsPerDelivery[m[1]!] = Math.round(us);
-        if (m[1] === 'evalsha') submitCalls = Number(m[2]);
-      }
-      // How busy Redis was (100 = one core): tells whether Redis or the server was the limit.
-      const redisCpuPct = Math.round(((await cpu()) - cpuBefore) / seconds * 100);
-      probe.disconnect();
-      const again = await startChild('baseline');
-      const after = await measured(again.url, again.proc.pid!).finally(() => stopChild(again.proc));
-      const a = { rps: (before.rps + after.rps) / 2, p99: Math.max(before.p99, after.p99), cpuPerRequest: Math.round((before.cpuPerRequest + after.cpuPerRequest) / 2) };
-
-      // Every delivery answered 202 has its decision and its build record in Redis.
-      const r = new Redis(redis.url);
-      let missing = 0;
-      let durable = 0;
-      for (let i = 0; i < b.accepted.length; i += 1000) {
-        const chunk = b.accepted.slice(i, i + 1000);
-        const decisions = await r.mget(chunk.map((id) => `slipway:delivery:${id}`));
-        const ids: string[] = [];
-        for (const d of decisions) {
-          const built = d ? ((JSON.parse(d) as { builds?: string[] }).builds ?? []) : [];
-          if (built.length === 1) ids.push(built[0]!);
-          else missing++;
-        }
-        const pipe = r.pipeline();
-        for (const id of ids) pipe.exists(`slipway:build:${id}`);
-        for (const [, n] of (await pipe.exec()) ?? []) {
-          if (n === 1) durable++;
-          else missing++;
-        }
-      }
-      r.disconnect();
-      process.stdout.write(
-        `${JSON.stringify({
-          baseline_rps: Math.round(a.rps),
-          slipway_rps: Math.round(b.rps),
-          ratio: Number((b.rps / a.rps).toFixed(3)),
-          p50_ms: b.p50,
-          p99_ms: b.p99,
-          baseline_p99_ms: a.p99,
-          baseline_runs_rps: [Math.round(before.rps), Math.round(after.rps)],
-          redis_cpu_pct: redisCpuPct,
-          redis_us_per_delivery: redisUsPerDelivery,
-          // the group commit at work: deliveries per submit-script call (one event-loop turn's worth)
-          deliveries_per_submit: Number((b.accepted.length / Math.max(1, submitCalls)).toFixed(1)),
-          // Server CPU per request, and their ratio: what the throughput ratio would be on an otherwise idle machine.
-          baseline_cpu_us_per_req: a.cpuPerRequest,
-          slipway_cpu_us_per_req: b.cpuPerRequest,
-          loadgen_cpu_us_per_req: { baseline: before.loadgenCpuPerRequest, slipway: b.loadgenCpuPerRequest },
-          cpu_ratio: Number((a.cpuPerRequest / b.cpuPerRequest).toFixed(3)),
-          accepted: b.accepted.length,
-          durable,
-          missing,
-          statuses: b.statuses,
-          errors: b.errors,
-          goal: { ratio: 0.3, p99_ms: 60 },
-          met: b.rps / a.rps >= 0.3 && b.p99 <= 60 && missing === 0 && durable === b.accepted.length,
-        })}\n`,
-      );
-    } finally {
-      await stopChild(slipway.proc);
+    const put = await fetch(`${slipway.url}/api/repos/${REPO}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ repository: REPO, image: 'localhost:5000/bench/app', rules: [{ name: 'edge', source: 'branch', match: 'main', tags: ['edge', '{sourceref}-{sha:7}'] }] }),
+    });
+    if (put.status !== 200) throw new Error(`registering ${REPO} failed: ${put.status} ${await put.text()}`);
+    // Each server first gets `warmup` seconds of the same load, not measured (JIT, connection pools).
+    if (warmup > 0) {
+      await load(baseline.url, baseline.proc.pid!, body, warmup, connections);
+      await load(slipway.url, slipway.proc.pid!, body, warmup, connections);
     }
+    const probe = new Redis(redis.url);
+    const cpu = async () => {
+      const info = await probe.info('cpu');
+      return Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
+    };
+    await probe.config('RESETSTAT');
+    const cpuBefore = await cpu();
+    // The two servers take turns in short slices (ABBA order), so both meet the same moments of a
+    // machine whose speed drifts within seconds; each gets `seconds` in all.
+    const a = new Tally();
+    const b = new Tally();
+    const slice = seconds / slices;
+    for (let i = 0; i < slices; i++) {
+      const runBaseline = () => load(baseline.url, baseline.proc.pid!, body, slice, connections, a);
+      const runSlipway = () => load(slipway.url, slipway.proc.pid!, body, slice, connections, b);
+      if (i % 2 === 0) {
+        await runBaseline();
+        await runSlipway();
+      } else {
+        await runSlipway();
+        await runBaseline();
+      }
+    }
+    // Redis time per delivery by command (µs): where a delivery's Redis CPU goes.
+    const redisUsPerDelivery: Record<string, number> = {};
+    let submitCalls = 0;
+    for (const m of (await probe.info('commandstats')).matchAll(/cmdstat_(\S+?):calls=(\d+),usec=(\d+)/g)) {
+      const us = Number(m[3]) / Math.max(1, b.accepted.length);
+      if (us >= 1) redisUsPerDelivery[m[1]!] = Math.round(us);
+      if (m[1] === 'evalsha') submitCalls = Number(m[2]);
+    }
+    // How busy Redis was while slipway was measured (100 = one core; it idles during the baseline's slices).
+    const redisCpu = (await cpu()) - cpuBefore;
+    probe.disconnect();
+
+    // Every delivery answered 202 has its decision and its build record in Redis.
+    const r = new Redis(redis.url);
+    let missing = 0;
+    let durable = 0;
+    for (let i = 0; i < b.accepted.length; i += 1000) {
+      const chunk = b.accepted.slice(i, i + 1000);
+      const decisions = await r.mget(chunk.map((id) => `slipway:delivery:${id}`));
+      const ids: string[] = [];
+      for (const d of decisions) {
+        const built = d ? ((JSON.parse(d) as { builds?: string[] }).builds ?? []) : [];
+        if (built.length === 1) ids.push(built[0]!);
+        else missing++;
+      }
+      const pipe = r.pipeline();
+      for (const id of ids) pipe.exists(`slipway:build:${id}`);
+      for (const [, n] of (await pipe.exec()) ?? []) {
+        if (n === 1) durable++;
+        else missing++;
+      }
+    }
+    r.disconnect();
+    const ratio = b.rps / a.rps;
+    const p99 = b.percentile(99);
+    process.stdout.write(
+      `${JSON.stringify({
+        baseline_rps: Math.round(a.rps),
+        slipway_rps: Math.round(b.rps),
+        ratio: Number(ratio.toFixed(3)),
+        p50_ms: b.percentile(50),
+        p99_ms: p99,
+        baseline_p99_ms: a.percentile(99),
+        // rps of each slice, in the order run: how much the machine drifted meanwhile
+        slices_rps: { baseline: a.slices, slipway: b.slices },
+        redis_cpu_pct: Math.round((redisCpu / b.seconds) * 100),
+        redis_cpu_us_per_delivery: Math.round((redisCpu * 1e6) / Math.max(1, b.accepted.length)),
+        redis_us_per_delivery: redisUsPerDelivery,
+        // the group commit at work: deliveries per submit-script call
+        deliveries_per_submit: Number((b.accepted.length / Math.max(1, submitCalls)).toFixed(1)),
+        // Server CPU per request, and their ratio: what the throughput ratio would be on an otherwise idle machine.
+        baseline_cpu_us_per_req: a.perRequest(a.serverCpu),
+        slipway_cpu_us_per_req: b.perRequest(b.serverCpu),
+        loadgen_cpu_us_per_req: { baseline: a.perRequest(a.loadgenCpu), slipway: b.perRequest(b.loadgenCpu) },
+        cpu_ratio: Number((a.perRequest(a.serverCpu) / b.perRequest(b.serverCpu)).toFixed(3)),
+        accepted: b.accepted.length,
+        durable,
+        missing,
+        statuses: b.statuses,
+        errors: b.errors,
+        goal: { ratio: 0.3, p99_ms: 60 },
+        met: ratio >= 0.3 && p99 <= 60 && missing === 0 && durable === b.accepted.length,
+      })}\n`,
+    );
   } finally {
+    await Promise.all([stopChild(slipway.proc), stopChild(baseline.proc)]);
     await redis.stop();
   }
 }

@@ -66,9 +66,11 @@ local function ring_rescore(repo)
   redis.call('ZADD', RING, running_of(repo) * W + (tonumber(s) % W), repo)
 end
 
+-- The record's fixed fields (repo, ref, rules, …): read where a build is picked up, not per delivery.
+local function doc_of(id) return cjson.decode(redis.call('HGET', BUILD .. id, 'doc')) end
 local function ref_key(id)
-  local repo = field(id, '_repo')
-  return REFQ .. repo .. '#' .. field(id, '_ref'), repo
+  local d = doc_of(id)
+  return REFQ .. d.repo .. '#' .. d.ref, d.repo
 end
 -- gives back the slot a build held (idempotent)
 local function release(id)
@@ -212,13 +214,13 @@ local function cfg(repo)
   end
   return c
 end
-local OLD_FIELDS = { 'doc', '_rules', '_seq', unpack(CHANGING) }
+local OLD_FIELDS = { 'doc', '_seq', unpack(CHANGING) }
 local function build_of(id)
   local b = known[id]
   if not b then
     local v = redis.call('HMGET', BUILD .. id, unpack(OLD_FIELDS))
-    b = { id = id, old = true, v = { doc = v[1] }, rules = v[2] and cjson.decode(v[2]) or {}, seq = v[3] }
-    for i, f in ipairs(CHANGING) do b.v[f] = v[i + 3] end
+    b = { id = id, old = true, v = { doc = v[1] }, rules = v[1] and cjson.decode(v[1]).rules or {}, seq = v[2] }
+    for i, f in ipairs(CHANGING) do b.v[f] = v[i + 2] end
     known[id] = b
   end
   return b
@@ -270,7 +272,7 @@ local function replaced_by_rules(g, rules)
   end
   return by
 end
-local function replaced_by(g, id) return replaced_by_rules(g, field(id, '_rules')) end
+local function replaced_by(g, d) return replaced_by_rules(g, d.rules) end
 
 local seq = tonumber(redis.call('GET', SEQ) or '0')
 local seq0 = seq
@@ -328,9 +330,9 @@ local function submit(p)
       local act = redis.call('HGETALL', ACTIVE)
       for i = 1, #act, 2 do
         local id = act[i]
-        if cjson.decode(act[i + 1]).repo == g.repo and status_of(id) == 'running' and field(id, '_ref') == g.ref
-          and redis.call('HEXISTS', BUILD .. id, '_abort') == 0 then
-          local by = replaced_by(g, id)
+        local d = cjson.decode(act[i + 1]).repo == g.repo and status_of(id) == 'running' and doc_of(id)
+        if d and d.ref == g.ref and redis.call('HEXISTS', BUILD .. id, '_abort') == 0 then
+          local by = replaced_by(g, d)
           if by then
             local msg = cjson.encode({ id = id, reason = 'superseded', by = by })
             redis.call('HSET', BUILD .. id, '_abort', msg)
@@ -398,7 +400,7 @@ for _, b in ipairs(news) do
     kv[#kv + 1] = 'supersededBy'; kv[#kv + 1] = b.v.supersededBy
     kv[#kv + 1] = 'finishedAt'; kv[#kv + 1] = b.v.finishedAt
   end
-  kv[#kv + 1] = '_seq'; kv[#kv + 1] = b.seq; kv[#kv + 1] = '_dispatches'; kv[#kv + 1] = '0'; kv[#kv + 1] = '_attempts'; kv[#kv + 1] = '0'
+  kv[#kv + 1] = '_seq'; kv[#kv + 1] = b.seq
   redis.call('HSET', BUILD .. b.id, unpack(kv))
   all[#all + 1] = b.seq; all[#all + 1] = b.id
   local s = b.v.status == QUEUED and by_status.queued or by_status.superseded

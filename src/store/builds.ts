@@ -11,9 +11,11 @@ import { BuildRecord, BuildStatus } from './records.js';
  *                                   `finishedAt`, `deployments`, `supersededBy`), each JSON-encoded, so
  *                                   Lua scripts change them atomically without re-encoding the record;
  *                                   an absent one has its default (null, or [] for deployments).
- *                                   Internal fields start with `_` and never reach readers: `_repo`,
- *                                   `_ref`, `_rules` (copies the scripts read), `_seq` (index score),
- *                                   `_dispatches`, `_attempts`, `_owner`, `_abort`.
+ *                                   Internal fields start with `_` and never reach readers: `_seq`
+ *                                   (index score), `_dispatches` and `_attempts` (counters, absent
+ *                                   until the first), `_owner`, `_abort`. The scripts read a record's
+ *                                   repo, ref and rules from `doc` (records of earlier slipway builds
+ *                                   also carry copies in `_repo`, `_ref`, `_rules`, now unused).
  * - `slipway:builds:seq`            counter: a global submission sequence, the score of every index
  *                                   (newest first = highest score, no clock ties)
  * - `slipway:builds`                zset of all builds
@@ -60,7 +62,6 @@ export function encodeBuild(record: BuildRecord): string[] {
     const json = JSON.stringify(record[f]);
     if (json !== absent) out.push(f, json);
   }
-  out.push('_repo', JSON.stringify(record.repo), '_ref', JSON.stringify(record.ref), '_rules', JSON.stringify(record.rules));
   return out;
 }
 
