@@ -113,7 +113,7 @@ describe('lanes', () => {
     const stored = { n: 1, superseded: [older.id] };
     expect(JSON.parse((await redis.get('test:receipt:1'))!)).toEqual(stored);
     expect(await redis.pttl('test:receipt:1')).toBeGreaterThan(50_000);
-    expect((await redis.lrange('test:receipts', 0, -1)).map((x) => JSON.parse(x))).toEqual([stored]);
+    expect(await redis.lrange('test:receipts', 0, -1)).toEqual(['test:receipt:1']);
     expect(await redis.hget('test:heads', 'refs/heads/main')).toBe('c'.repeat(40));
 
     const again = newBuild('acme/receipts');

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lanes } from '../src/queue/index.js';
 import { previewRef, type RepoConfig } from '../src/rules/index.js';
-import { RepoStore } from '../src/store/index.js';
+import { keys, RepoStore } from '../src/store/index.js';
 import { rulesEngine, toBuildRecords } from '../src/webhooks/index.js';
 import { api, deliver, eventually, PREVIOUS_SECRET, pushPayload, randomSha, sign, startIntake, type Intake } from './webhooks-helpers.js';
 
@@ -269,6 +269,23 @@ describe('decisions', () => {
     expect(stored.body.skipped).toEqual(res.body.skipped);
     const list = await api(url, 'GET', '/api/deliveries?limit=5');
     expect(list.body.deliveries[0].deliveryId).toBe(res.id);
+  });
+
+  it('lists deliveries newest first from their kept decisions: an entry of the older journal form is read as is, an expired one left out', async () => {
+    const ignored = await deliver(url, { event: 'create', payload: { ref: 'v1', ref_type: 'tag', repository: { full_name: repo } } });
+    const accepted = await deliver(url, { event: 'push', payload: pushPayload({ repo, ref: 'refs/heads/main' }) });
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(intake.redis.url);
+    // the log holds keys, not copies
+    expect(await redis.lrange(keys.deliveries, 0, 1)).toEqual([keys.delivery(accepted.id), keys.delivery(ignored.id)]);
+    const older = { deliveryId: 'older-form', event: 'push', outcome: 'ignored', ignored: 'deleted ref' };
+    await redis.lpush(keys.deliveries, JSON.stringify(older), keys.delivery('expired'));
+    const list = (await api(url, 'GET', '/api/deliveries?limit=4')).body.deliveries as { deliveryId: string; outcome: string; superseded?: string[] }[];
+    expect(list.map((d) => d.deliveryId)).toEqual(['older-form', accepted.id, ignored.id]);
+    expect(list[0]).toEqual(older);
+    expect(list[1]).toMatchObject({ outcome: 'accepted', builds: accepted.body.builds, superseded: accepted.body.superseded });
+    expect(list[2]).toMatchObject({ outcome: 'ignored', ignored: expect.stringContaining('create events build nothing') });
+    redis.disconnect();
   });
 
   it('a tag push builds its commit with semver tags', async () => {

@@ -369,11 +369,11 @@ local function submit(p)
     redis.call('SET', rc.key, body, 'PX', rc.ttlMs)
     local j = journals[rc.journal.key]
     if not j then
-      j = { key = rc.journal.key, cap = rc.journal.cap, bodies = {} }
+      j = { key = rc.journal.key, cap = rc.journal.cap, entries = {} }
       journals[rc.journal.key] = j
       journal_order[#journal_order + 1] = j
     end
-    j.bodies[#j.bodies + 1] = body
+    j.entries[#j.entries + 1] = rc.key
     if rc.mark then
       local m = marks[rc.mark.key]
       if not m then
@@ -447,7 +447,7 @@ for _, repo in ipairs(repo_order) do
   ring_offer(repo)
 end
 for _, j in ipairs(journal_order) do
-  redis.call('LPUSH', j.key, unpack(j.bodies))
+  redis.call('LPUSH', j.key, unpack(j.entries))
   redis.call('LTRIM', j.key, 0, j.cap - 1)
 end
 for _, k in ipairs(mark_order) do redis.call('HSET', k, unpack(marks[k])) end

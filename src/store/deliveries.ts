@@ -26,9 +26,9 @@ const LIST_CAP = 1000;
 /**
  * The idempotency record of a request that queues builds, stored by the lanes' submit script in
  * the same atomic step as the builds (src/queue `SubmitOptions.receipt`): the submission happens
- * only when `key` does not exist yet. Stored at `key` (for `ttlMs`) and pushed on `journal` as
- * `head` completed with `,"superseded":[ids the submission superseded]}`; `mark` is one hash field
- * set along (the ref's last pushed sha).
+ * only when `key` does not exist yet. Stored at `key` (for `ttlMs`) as `head` completed with
+ * `,"superseded":[ids the submission superseded]}`, and `key` is pushed on `journal`; `mark` is one
+ * hash field set along (the ref's last pushed sha).
  */
 export interface Receipt {
   key: string;
@@ -39,14 +39,14 @@ export interface Receipt {
   mark: { key: string; field: string; value: string } | null;
 }
 
-// Records a decision unless its delivery id was seen: SET NX, then the journal and the ref's head.
+// Records a decision unless its delivery id was seen: SET NX, then its key on the journal and the ref's head.
 // KEYS: delivery key, deliveries list, heads hash ('' when the push has no head to remember),
 // guard hash ('' for none). ARGV: decision JSON, ttl ms, list cap, ref, sha, guard field, guard value.
 // Answers 1, 0 for a delivery seen before, -1 when the guard does not hold (nothing stored).
 const RECORD_ONCE = new LuaScript(`
 if KEYS[4] ~= '' and redis.call('HGET', KEYS[4], ARGV[6]) ~= ARGV[7] then return -1 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
-redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('LPUSH', KEYS[2], KEYS[1])
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
 if KEYS[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[5]) end
 return 1`);
@@ -104,9 +104,18 @@ export class DeliveryStore {
     return JSON.parse(raw) as DeliveryDecision;
   }
 
-  /** Newest first. */
+  /** Newest first; decisions past their TTL are left out. */
   async list(limit: number): Promise<DeliveryDecision[]> {
     const rows = await this.redis.lrange(keys.deliveries, 0, limit - 1);
-    return rows.map((raw) => JSON.parse(raw) as DeliveryDecision);
+    // The journal holds each decision's key; entries of older slipway builds hold the decision itself.
+    const stored = rows.filter((row) => !row.startsWith('{'));
+    const found = new Map<string, string | null>();
+    if (stored.length > 0) (await this.redis.mget(stored)).forEach((raw, i) => found.set(stored[i]!, raw));
+    const out: DeliveryDecision[] = [];
+    for (const row of rows) {
+      const raw = row.startsWith('{') ? row : found.get(row);
+      if (raw) out.push(JSON.parse(raw) as DeliveryDecision);
+    }
+    return out;
   }
 }

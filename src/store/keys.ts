@@ -10,7 +10,7 @@ export const keys = {
   tokenNames: 'slipway:token-names',
   /** string per delivery: JSON DeliveryDecision (its presence makes a redelivery a duplicate) */
   delivery: (id: string) => `slipway:delivery:${id}`,
-  /** list, newest first, capped: JSON DeliveryDecision */
+  /** list, newest first, capped: the `delivery(id)` keys of the decisions (one past its TTL is skipped when read) */
   deliveries: 'slipway:deliveries',
   /** hash per repository: ref → sha of its last push (for builds by hand without a sha) */
   heads: (repo: string) => `slipway:heads:${repo.toLowerCase()}`,
