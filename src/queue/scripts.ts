@@ -147,10 +147,11 @@ const SUBMIT = `
 -- header cost more than the rest of a submission): now, finishedAt, events channel or '', the
 -- number of submissions, then per submission a fixed run of strings ('' = absent) and its builds,
 -- each with its rules and its b.n hash field/value strings (src/store encodeBuild).
+local A = ARGV -- a local: each global lookup of ARGV costs a table access
 local at = 5
 local function take()
   at = at + 1
-  return ARGV[at - 1]
+  return A[at - 1]
 end
 local h = { now = tonumber(ARGV[1]), finishedAt = ARGV[2], events = ARGV[3] ~= '' and ARGV[3] or nil, subs = {} }
 for s = 1, tonumber(ARGV[4]) do
@@ -167,6 +168,7 @@ for s = 1, tonumber(ARGV[4]) do
   end
   for i = 1, nb do
     local b = { id = take(), repo = take(), ref = take(), rules = {} }
+    b.key, b.rk = BUILD .. b.id, b.repo .. '#' .. b.ref -- each made once: Lua hashes every new string
     for r = 1, tonumber(take()) do b.rules[r] = take() end
     b.n = tonumber(take())
     b.first = at
@@ -186,15 +188,19 @@ local FINISHED = cjson.encode(h.finishedAt)
 -- the queued builds of each ref it touches. b.v holds a record's doc and changing fields (JSON).
 local guards, taken, lanecfg, refs, known = {}, {}, {}, {}, {}
 local function guard_holds(g)
-  local k = g.key .. '\\0' .. g.field
-  if guards[k] == nil then guards[k] = redis.call('HGET', g.key, g.field) or false end
-  return guards[k] == g.value
+  local byField = guards[g.key]
+  if not byField then
+    byField = {}
+    guards[g.key] = byField
+  end
+  if byField[g.field] == nil then byField[g.field] = redis.call('HGET', g.key, g.field) or false end
+  return byField[g.field] == g.value
 end
 do
   local rks, bks = {}, {}
   for _, p in ipairs(h.subs) do
     if p.receipt then rks[#rks + 1] = p.receipt.key end
-    for _, b in ipairs(p.builds) do bks[#bks + 1] = BUILD .. b.id end
+    for _, b in ipairs(p.builds) do bks[#bks + 1] = b.key end
   end
   if #rks > 0 then
     for i, v in ipairs(redis.call('MGET', unpack(rks))) do if v then taken[rks[i]] = true end end
@@ -227,8 +233,7 @@ local function build_of(id)
 end
 
 local ref_order = {}
-local function ref_state(repo, ref)
-  local k = repo .. '#' .. ref
+local function ref_state(k)
   local r = refs[k]
   if not r then
     r = { key = k, ids = redis.call('SMEMBERS', REFQ .. k), gone = {} }
@@ -285,16 +290,15 @@ local function submit(p)
   if guard and not guard_holds(guard) then return { 'stale' } end
   if rc and taken[rc.key] then return { 'duplicate' } end
   for _, b in ipairs(p.builds) do
-    if taken[BUILD .. b.id] then return { 'duplicate_build', b.id } end
+    if taken[b.key] then return { 'duplicate_build', b.id } end
   end
   -- per repo+ref of this submission: which new build carries each rule
   local groups, order = {}, {}
   for _, b in ipairs(p.builds) do
-    local k = b.repo .. '#' .. b.ref
-    local g = groups[k]
+    local g = groups[b.rk]
     if not g then
-      g = { key = k, repo = b.repo, ref = b.ref, owner = {} }
-      groups[k] = g
+      g = { key = b.rk, repo = b.repo, ref = b.ref, owner = {} }
+      groups[b.rk] = g
       order[#order + 1] = g
     end
     for _, r in ipairs(b.rules) do
@@ -306,7 +310,7 @@ local function submit(p)
   end
   local superseded, aborted, records = {}, {}, {}
   for _, g in ipairs(order) do
-    local r = ref_state(g.repo, g.ref)
+    local r = ref_state(g.key)
     local keep = {}
     for _, id in ipairs(r.ids) do
       local old = build_of(id)
@@ -348,13 +352,13 @@ local function submit(p)
     -- as text once: Lua formats a number again each time one goes to Redis
     b.seq, b.v = tostring(seq), {}
     for i = b.first, b.first + b.n - 1, 2 do
-      local f = ARGV[i]
-      if f == 'doc' or CHANGING_SET[f] then b.v[f] = ARGV[i + 1] end
+      local f = A[i]
+      if f == 'doc' or CHANGING_SET[f] then b.v[f] = A[i + 1] end
     end
     known[b.id] = b
-    taken[BUILD .. b.id] = true
+    taken[b.key] = true
     news[#news + 1] = b
-    local r = refs[b.repo .. '#' .. b.ref]
+    local r = refs[b.rk]
     r.ids[#r.ids + 1] = b.id
     local c = cfg(b.repo)
     c.new[#c.new + 1] = b
@@ -394,14 +398,14 @@ for i, p in ipairs(h.subs) do answers[i] = submit(p) end
 -- The net effect. Records first (a new one already in its final state), then the indexes.
 local all, by_status = {}, { queued = {}, superseded = {} }
 for _, b in ipairs(news) do
-  local kv = { unpack(ARGV, b.first, b.first + b.n - 1) }
+  local kv = { unpack(A, b.first, b.first + b.n - 1) }
   if b.v.status ~= QUEUED then
     kv[#kv + 1] = 'status'; kv[#kv + 1] = b.v.status
     kv[#kv + 1] = 'supersededBy'; kv[#kv + 1] = b.v.supersededBy
     kv[#kv + 1] = 'finishedAt'; kv[#kv + 1] = b.v.finishedAt
   end
   kv[#kv + 1] = '_seq'; kv[#kv + 1] = b.seq
-  redis.call('HSET', BUILD .. b.id, unpack(kv))
+  redis.call('HSET', b.key, unpack(kv))
   all[#all + 1] = b.seq; all[#all + 1] = b.id
   local s = b.v.status == QUEUED and by_status.queued or by_status.superseded
   s[#s + 1] = b.seq; s[#s + 1] = b.id

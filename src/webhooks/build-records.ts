@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { BuildRecord } from '../store/index.js';
 import type { PlannedBuild } from '../rules/index.js';
 
@@ -16,7 +16,7 @@ export function newBuildId(at: Date): string {
  * is refused by the lanes as a duplicate instead of building twice.
  */
 export function deliveryBuildId(deliveryId: string, index: number): string {
-  return `gh-${createHash('sha256').update(deliveryId).digest('hex').slice(0, 16)}-${index}`;
+  return `gh-${hash('sha256', deliveryId).slice(0, 16)}-${index}`;
 }
 
 export interface BuildOrigin {
