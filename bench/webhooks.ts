@@ -105,11 +105,18 @@ function cpuMicros(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e6; // utime, stime in clock ticks (100/s)
 }
 
+/** The machine's busy CPU time so far (µs, all cores: user, nice, system, irq, softirq), from /proc/stat. */
+function machineBusyMicros(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]!) * 1e4; // clock ticks (100/s)
+}
+
 /** One server's share of the load: summed over its slices. */
 class Tally {
-  /** Server CPU (µs), the load generator's CPU (µs) and measured time (s), over all slices. */
+  /** Server CPU (µs), the load generator's CPU (µs), the whole machine's (µs) and measured time (s), over all slices. */
   serverCpu = 0;
   loadgenCpu = 0;
+  machineCpu = 0;
   seconds = 0;
   /** Milliseconds from sending each request to its full answer. */
   latencies: number[] = [];
@@ -137,6 +144,7 @@ class Tally {
 /** `seconds` of load on one server, added to `tally` (when given). */
 async function load(url: string, pid: number, body: string, seconds: number, connections: number, tally?: Tally): Promise<void> {
   const cpuStart = cpuMicros(pid);
+  const machineStart = machineBusyMicros();
   const ownStart = process.cpuUsage();
   const signature = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
   const base = { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': signature, 'user-agent': 'GitHub-Hookshot/bench' };
@@ -170,6 +178,7 @@ async function load(url: string, pid: number, body: string, seconds: number, con
   const own = process.cpuUsage(ownStart);
   t.serverCpu += cpuMicros(pid) - cpuStart;
   t.loadgenCpu += own.user + own.system;
+  t.machineCpu += machineBusyMicros() - machineStart;
   t.seconds += result.duration;
   t.errors += result.errors + result.timeouts;
   t.slices.push(Math.round((t.answered - answeredBefore) / result.duration));
@@ -278,6 +287,9 @@ async function main(): Promise<void> {
         slipway_cpu_us_per_req: b.perRequest(b.serverCpu),
         loadgen_cpu_us_per_req: { baseline: a.perRequest(a.loadgenCpu), slipway: b.perRequest(b.loadgenCpu) },
         cpu_ratio: Number((a.perRequest(a.serverCpu) / b.perRequest(b.serverCpu)).toFixed(3)),
+        // All the machine's busy CPU per request (servers, Redis, load generator, kernel), and the ratio it implies.
+        machine_cpu_us_per_req: { baseline: a.perRequest(a.machineCpu), slipway: b.perRequest(b.machineCpu) },
+        machine_cpu_ratio: Number((a.perRequest(a.machineCpu) / b.perRequest(b.machineCpu)).toFixed(3)),
         accepted: b.accepted.length,
         durable,
         missing,

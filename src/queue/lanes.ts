@@ -58,9 +58,6 @@ export interface SubmitResult {
  */
 const MAX_BATCH_BUILDS = 400;
 
-/** Submit calls out at once (see `inBatch`); a batch that reaches MAX_BATCH_BUILDS goes regardless. */
-const MAX_IN_FLIGHT = 1;
-
 /**
  * The producer side of the lanes: submit new builds, cancel builds. Used by the API and the
  * webhook intake; any number of processes may use it at once.
@@ -74,8 +71,6 @@ export class Lanes {
   /** Submissions waiting for the end of this event-loop turn (see `inBatch`). */
   private pending: { sub: Submission; resolve: (a: SubmissionAnswer) => void; reject: (err: unknown) => void }[] = [];
   private pendingBuilds = 0;
-  /** Submit script calls sent and not answered yet. */
-  private inFlight = 0;
 
   constructor(private readonly o: LanesOptions) {
     this.clock = o.clock ?? Date.now;
@@ -123,17 +118,14 @@ export class Lanes {
    * Group commit: the submissions made in one event-loop turn (concurrent webhook deliveries) go
    * to Redis as one script call, applied in the order they were made, each as if alone; then the
    * builds it dispatched are added to the work queue, and each submission gets its answer.
-   * While a call is out, new submissions gather and go as the next call when it returns: under
-   * load batches grow by themselves (fewer, larger calls cost Redis and this process less per
-   * delivery), and a lone submission still goes at the end of its turn.
    */
   private inBatch(sub: Submission): Promise<SubmissionAnswer> {
     return new Promise((resolve, reject) => {
       const batch = this.pending;
       batch.push({ sub, resolve, reject });
       this.pendingBuilds += sub.builds.length;
+      if (batch.length === 1) setImmediate(() => void this.flush(batch));
       if (this.pendingBuilds >= MAX_BATCH_BUILDS) void this.flush(batch);
-      else if (batch.length === 1 && this.inFlight < MAX_IN_FLIGHT) setImmediate(() => void this.flush(batch));
     });
   }
 
@@ -141,7 +133,6 @@ export class Lanes {
     if (this.pending !== batch) return;
     this.pending = [];
     this.pendingBuilds = 0;
-    this.inFlight++;
     try {
       const now = this.clock();
       const { answers, picked } = await this.scripts.submit({
@@ -154,10 +145,6 @@ export class Lanes {
       batch.forEach((b, i) => b.resolve(answers[i]!));
     } catch (err) {
       for (const b of batch) b.reject(err);
-    } finally {
-      this.inFlight--;
-      // What arrived while the calls were out goes next, as one batch.
-      if (this.pending.length > 0 && this.inFlight < MAX_IN_FLIGHT) void this.flush(this.pending);
     }
   }
 
