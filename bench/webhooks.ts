@@ -10,8 +10,10 @@
  * Then every delivery answered 202 is checked in Redis: its decision and its build record exist.
  * Prints {baseline_rps, slipway_rps, ratio, p50_ms, p99_ms, ...}. Goal: ratio ≥ 0.30, p99 ≤ 60 ms.
  * Also, to tell where the time goes: the CPU per request of each server and of the load generator
- * (`cpu_ratio` = what the ratio would be if the servers' CPU were the only limit), how busy Redis
- * was (100 = one core) and its time per delivery by command (evalsha = the submit script, whole).
+ * (`cpu_ratio` = what the ratio would be if the servers' CPU were the only limit), the whole
+ * machine's busy CPU per request and the ratio it implies, the share of the cores left idle or
+ * stolen by the hypervisor during each server's slices, how busy Redis was (100 = one core) and its
+ * time per delivery by command (evalsha = the submit script, whole).
  *
  * Every server first gets BENCH_WARMUP seconds (default 3) of the same load, not measured.
  * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 50), BENCH_CPU_PROF (dir: CPU profile of slipway's server).
@@ -107,8 +109,11 @@ function cpuMicros(pid: number): number {
 
 /** The machine's busy CPU time so far (µs, all cores: user, nice, system, irq, softirq), from /proc/stat. */
 function machineBusyMicros(): number {
+  return machineTicks().busy * 1e4; // clock ticks (100/s)
+}
+function machineTicks(): { busy: number; idle: number; steal: number } {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]!) * 1e4; // clock ticks (100/s)
+  return { busy: f[0]! + f[1]! + f[2]! + f[5]! + f[6]!, idle: f[3]! + f[4]!, steal: f[7]! };
 }
 
 /** One server's share of the load: summed over its slices. */
@@ -117,6 +122,8 @@ class Tally {
   serverCpu = 0;
   loadgenCpu = 0;
   machineCpu = 0;
+  idleTicks = 0;
+  stealTicks = 0;
   seconds = 0;
   /** Milliseconds from sending each request to its full answer. */
   latencies: number[] = [];
@@ -145,6 +152,7 @@ class Tally {
 async function load(url: string, pid: number, body: string, seconds: number, connections: number, tally?: Tally): Promise<void> {
   const cpuStart = cpuMicros(pid);
   const machineStart = machineBusyMicros();
+  const ticks0 = machineTicks();
   const ownStart = process.cpuUsage();
   const signature = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
   const base = { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': signature, 'user-agent': 'GitHub-Hookshot/bench' };
@@ -179,6 +187,9 @@ async function load(url: string, pid: number, body: string, seconds: number, con
   t.serverCpu += cpuMicros(pid) - cpuStart;
   t.loadgenCpu += own.user + own.system;
   t.machineCpu += machineBusyMicros() - machineStart;
+  const ticks1 = machineTicks();
+  t.idleTicks += ticks1.idle - ticks0.idle;
+  t.stealTicks += ticks1.steal - ticks0.steal;
   t.seconds += result.duration;
   t.errors += result.errors + result.timeouts;
   t.slices.push(Math.round((t.answered - answeredBefore) / result.duration));
@@ -290,6 +301,9 @@ async function main(): Promise<void> {
         // All the machine's busy CPU per request (servers, Redis, load generator, kernel), and the ratio it implies.
         machine_cpu_us_per_req: { baseline: a.perRequest(a.machineCpu), slipway: b.perRequest(b.machineCpu) },
         machine_cpu_ratio: Number((a.perRequest(a.machineCpu) / b.perRequest(b.machineCpu)).toFixed(3)),
+        // Share of the two cores idle and stolen (by the hypervisor) while each server was measured, in %.
+        idle_pct: { baseline: Math.round(a.idleTicks / a.seconds / 2), slipway: Math.round(b.idleTicks / b.seconds / 2) },
+        steal_pct: { baseline: Math.round(a.stealTicks / a.seconds / 2), slipway: Math.round(b.stealTicks / b.seconds / 2) },
         accepted: b.accepted.length,
         durable,
         missing,
