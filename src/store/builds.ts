@@ -51,13 +51,40 @@ export const CHANGING_BUILD_FIELDS = {
 } as const satisfies Partial<Record<keyof BuildRecord, string | null>>;
 
 const CHANGING = Object.entries(CHANGING_BUILD_FIELDS) as [keyof BuildRecord, string | null][];
-const FIXED = BUILD_FIELDS.filter((f) => !(f in CHANGING_BUILD_FIELDS));
+
+type FixedField = Exclude<keyof BuildRecord, keyof typeof CHANGING_BUILD_FIELDS>;
+
+/**
+ * The fields of `doc`, in schema order, as one object literal (its type makes it list every fixed
+ * field, and only those): JSON.stringify takes such a literal about twice as fast as an object
+ * filled field by field, which mattered on the webhook's hot path.
+ */
+function fixedFields(r: BuildRecord): { [K in FixedField]: BuildRecord[K] } {
+  return {
+    id: r.id,
+    repo: r.repo,
+    ref: r.ref,
+    sha: r.sha,
+    rules: r.rules,
+    tags: r.tags,
+    image: r.image,
+    queuedAt: r.queuedAt,
+    context: r.context,
+    dockerfile: r.dockerfile,
+    build_args: r.build_args,
+    cache: r.cache,
+    deploy: r.deploy,
+    cloneUrl: r.cloneUrl,
+    deliveryId: r.deliveryId,
+    trigger: r.trigger,
+    by: r.by,
+    warnings: r.warnings,
+  };
+}
 
 /** A new record as flat hash arguments: `[field, value, …]` (see the layout above). */
 export function encodeBuild(record: BuildRecord): string[] {
-  const fixed: Record<string, unknown> = {};
-  for (const f of FIXED) fixed[f] = record[f];
-  const out = ['doc', JSON.stringify(fixed)];
+  const out = ['doc', JSON.stringify(fixedFields(record))];
   for (const [f, absent] of CHANGING) {
     const json = JSON.stringify(record[f]);
     if (json !== absent) out.push(f, json);

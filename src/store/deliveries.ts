@@ -77,14 +77,29 @@ export class DeliveryStore {
   }
 
   /** The receipt that stores `decision` along with the builds it queues (its `superseded` is filled in by the submission). */
-  receipt(decision: DeliveryDecision): Receipt {
-    const { superseded: _, ...rest } = decision;
+  receipt(d: DeliveryDecision): Receipt {
+    // Every field but `superseded` (the script adds it), as one literal: cheaper to copy and encode
+    // than a rest copy of the decision on the webhook's hot path.
+    const head: Omit<DeliveryDecision, 'superseded'> = {
+      deliveryId: d.deliveryId,
+      event: d.event,
+      repo: d.repo,
+      ref: d.ref,
+      sha: d.sha,
+      receivedAt: d.receivedAt,
+      outcome: d.outcome,
+      ignored: d.ignored,
+      builds: d.builds,
+      matched: d.matched,
+      skipped: d.skipped,
+      warnings: d.warnings,
+    };
     return {
-      key: keys.delivery(decision.deliveryId),
+      key: keys.delivery(d.deliveryId),
       ttlMs: this.ttlMs,
-      head: JSON.stringify(rest).slice(0, -1),
+      head: JSON.stringify(head).slice(0, -1),
       journal: { key: keys.deliveries, cap: LIST_CAP },
-      mark: this.head(decision),
+      mark: this.head(d),
     };
   }
 

@@ -34,6 +34,7 @@ export interface BuildOrigin {
 
 /** One queued build record (api.md fields plus src/store/records.ts extras) per planned build. */
 export function toBuildRecords(planned: PlannedBuild[], o: BuildOrigin): BuildRecord[] {
+  const queuedAt = o.at.toISOString();
   return planned.map((b, i) => ({
     id: o.deliveryId ? deliveryBuildId(o.deliveryId, i) : newBuildId(o.at),
     repo: o.repo,
@@ -45,7 +46,7 @@ export function toBuildRecords(planned: PlannedBuild[], o: BuildOrigin): BuildRe
     status: 'queued',
     digest: null,
     error: null,
-    queuedAt: o.at.toISOString(),
+    queuedAt,
     startedAt: null,
     finishedAt: null,
     deployments: [],

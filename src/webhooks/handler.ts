@@ -147,10 +147,13 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
         }
         if (record.outcome === 'accepted') answer.body.superseded = record.superseded;
         outcomes.inc({ outcome: record.outcome });
-        o.log.info(
-          { deliveryId, event, repo: record.repo, ref: record.ref, builds: record.builds, ignored: record.ignored, skipped: record.skipped },
-          record.ignored ? `webhook ignored: ${record.ignored}` : `webhook ${record.outcome}: ${record.builds.length} build(s)`,
-        );
+        // Checked first: with info lines off, building the line would still cost every delivery.
+        if (o.log.isLevelEnabled('info')) {
+          o.log.info(
+            { deliveryId, event, repo: record.repo, ref: record.ref, builds: record.builds, ignored: record.ignored, skipped: record.skipped },
+            record.ignored ? `webhook ignored: ${record.ignored}` : `webhook ${record.outcome}: ${record.builds.length} build(s)`,
+          );
+        }
         return answer;
       }
     } catch (err) {
