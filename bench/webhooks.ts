@@ -107,10 +107,7 @@ function cpuMicros(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e6; // utime, stime in clock ticks (100/s)
 }
 
-/** The machine's busy CPU time so far (µs, all cores: user, nice, system, irq, softirq), from /proc/stat. */
-function machineBusyMicros(): number {
-  return machineTicks().busy * 1e4; // clock ticks (100/s)
-}
+/** The machine's CPU time so far, all cores, in clock ticks (100/s), from /proc/stat: busy (user, nice, system, irq, softirq), idle (with iowait), stolen by the hypervisor. */
 function machineTicks(): { busy: number; idle: number; steal: number } {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   return { busy: f[0]! + f[1]! + f[2]! + f[5]! + f[6]!, idle: f[3]! + f[4]!, steal: f[7]! };
@@ -151,7 +148,6 @@ class Tally {
 /** `seconds` of load on one server, added to `tally` (when given). */
 async function load(url: string, pid: number, body: string, seconds: number, connections: number, tally?: Tally): Promise<void> {
   const cpuStart = cpuMicros(pid);
-  const machineStart = machineBusyMicros();
   const ticks0 = machineTicks();
   const ownStart = process.cpuUsage();
   const signature = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
@@ -186,8 +182,8 @@ async function load(url: string, pid: number, body: string, seconds: number, con
   const own = process.cpuUsage(ownStart);
   t.serverCpu += cpuMicros(pid) - cpuStart;
   t.loadgenCpu += own.user + own.system;
-  t.machineCpu += machineBusyMicros() - machineStart;
   const ticks1 = machineTicks();
+  t.machineCpu += (ticks1.busy - ticks0.busy) * 1e4;
   t.idleTicks += ticks1.idle - ticks0.idle;
   t.stealTicks += ticks1.steal - ticks0.steal;
   t.seconds += result.duration;

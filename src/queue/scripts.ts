@@ -576,7 +576,7 @@ return 1
 /**
  * EVAL/EVALSHA with no keys, written as one flat RESP string. ioredis's own path copies a command's
  * arguments with Array#flat and builds the wire text by repeated `+=`; for a group commit's few
- * hundred arguments that cost the webhook intake about 8 µs of CPU per delivery (bench:webhooks),
+ * hundred arguments that cost about 8 µs of CPU per delivery (measured on a batch captured from bench:webhooks),
  * one `join` costs a fraction of it.
  */
 class ScriptCall extends Command {
