@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { BuildRecord, BuildStatus, DeploymentRecord } from '../store/records.js';
+import { TERMINAL_BUILD_STATUSES, type BuildRecord, type BuildStatus, type DeploymentRecord } from '../store/index.js';
 
 /** What the pipeline metrics read: state changes as they happen, and the queued builds at scrape time. */
 export interface PipelineSources {
@@ -13,8 +13,7 @@ export interface PipelineSources {
 
 export type PipelineEvent = { type: 'build'; record: BuildRecord } | { type: 'deployment'; record: DeploymentRecord };
 
-const TERMINAL_BUILD = ['succeeded', 'failed', 'cancelled', 'superseded'] as const;
-const ENDED = new Set<string>(TERMINAL_BUILD);
+const ENDED = new Set<string>(TERMINAL_BUILD_STATUSES);
 const TERMINAL_ROLLOUT = new Set<string>(['succeeded', 'rolled_back', 'failed']);
 /** Scrapes look at this many queued builds at most (the API's own list limit). */
 const QUEUED_SCAN = 500;
@@ -67,9 +66,9 @@ export async function registerPipelineMetrics(registry: Registry, sources: Pipel
   const oldest = new Gauge({ name: 'slipway_lane_oldest_wait_seconds', help: 'How long the oldest queued build of each repository has waited', labelNames: ['repo'], registers: [registry], collect });
   // Rebuilt on each scrape: a repository whose lane emptied drops out instead of lingering at its last value.
   async function refresh(): Promise<void> {
-    const [queued, ended] = await Promise.all([sources.builds.list({ status: 'queued', limit: QUEUED_SCAN }), sources.builds.countByStatus(TERMINAL_BUILD)]);
+    const [queued, ended] = await Promise.all([sources.builds.list({ status: 'queued', limit: QUEUED_SCAN }), sources.builds.countByStatus(TERMINAL_BUILD_STATUSES)]);
     builds.reset();
-    for (const outcome of TERMINAL_BUILD) builds.inc({ outcome }, ended[outcome]);
+    for (const outcome of TERMINAL_BUILD_STATUSES) builds.inc({ outcome }, ended[outcome]);
     const now = sources.clock().getTime();
     const perRepo = new Map<string, { count: number; oldest: number }>();
     for (const b of queued) {

@@ -277,7 +277,6 @@ local function replaced_by_rules(g, rules)
   end
   return by
 end
-local function replaced_by(g, d) return replaced_by_rules(g, d.rules) end
 
 local seq = tonumber(redis.call('GET', SEQ) or '0')
 local seq0 = seq
@@ -336,7 +335,7 @@ local function submit(p)
         local id = act[i]
         local d = cjson.decode(act[i + 1]).repo == g.repo and status_of(id) == 'running' and doc_of(id)
         if d and d.ref == g.ref and redis.call('HEXISTS', BUILD .. id, '_abort') == 0 then
-          local by = replaced_by(g, d)
+          local by = replaced_by_rules(g, d.rules)
           if by then
             local msg = cjson.encode({ id = id, reason = 'superseded', by = by })
             redis.call('HSET', BUILD .. id, '_abort', msg)
