@@ -134,10 +134,12 @@ local function record(id) return redis.call('HGETALL', BUILD .. id) end
  * then its net effect is written with one command per touched key (each record, receipt, index,
  * lane, ref), not one per submission: a batch of 50 deliveries costs Redis about 3 commands each
  * instead of 30. One dispatch pass after all of them.
- * Per submission it answers {'stale'} when its guard does not hold, {'duplicate'} when its
- * receipt's key exists, {'duplicate_build', id} when a build id exists (nothing changed for it in
- * these three cases), else {'queued', superseded ids, aborted ids, superseded records (flat hashes;
- * none when published)}. Answers {per-submission answers, picked}.
+ * Per submission it answers a line: 'stale' when its guard does not hold, 'duplicate' when its
+ * receipt's key exists, 'duplicate_build<TAB>id' when a build id exists (nothing changed for it in
+ * these three cases), else 'queued<TAB>superseded ids<TAB>aborted ids' (ids space-separated: they
+ * have no whitespace). Answers {the lines joined by newlines, picked, per submission its superseded
+ * records as flat hashes (empty when published)}. One string instead of a nested table per
+ * submission: the client's reply decoder costs by element, about 6 µs per delivery before.
  * Events (h.events, a channel): one message per batch, a JSON array of packed build events (src/store
  * unpackBuildEvent) in the order the submissions made them: each one's new records, queued, then the
  * queued builds it superseded. None of these builds has started (the channel of unstarted builds).
@@ -286,10 +288,10 @@ local journals, journal_order, marks, mark_order = {}, {}, {}, {}
 
 local function submit(p)
   local guard, rc = p.guard, p.receipt
-  if guard and not guard_holds(guard) then return { 'stale' } end
-  if rc and taken[rc.key] then return { 'duplicate' } end
+  if guard and not guard_holds(guard) then return 'stale' end
+  if rc and taken[rc.key] then return 'duplicate' end
   for _, b in ipairs(p.builds) do
-    if taken[b.key] then return { 'duplicate_build', b.id } end
+    if taken[b.key] then return 'duplicate_build\\t' .. b.id end
   end
   -- per repo+ref of this submission: which new build carries each rule
   local groups, order = {}, {}
@@ -388,11 +390,15 @@ local function submit(p)
       m[#m + 1] = rc.mark.value
     end
   end
-  return { 'queued', superseded, aborted, records }
+  return 'queued\\t' .. table.concat(superseded, ' ') .. '\\t' .. table.concat(aborted, ' '), records
 end
 
-local answers = {}
-for i, p in ipairs(h.subs) do answers[i] = submit(p) end
+local answers, recs = {}, {}
+for i, p in ipairs(h.subs) do
+  local a, r = submit(p)
+  answers[i] = a
+  if not h.events then recs[i] = r or {} end
+end
 
 -- The net effect. Records first (a new one already in its final state), then the indexes.
 local all, by_status = {}, { queued = {}, superseded = {} }
@@ -458,7 +464,7 @@ if #events > 1 then
   events[#events + 1] = ']'
   redis.call('PUBLISH', h.events, table.concat(events))
 end
-return { answers, dispatch(h.now) }
+return { table.concat(answers, '\\n'), dispatch(h.now), recs }
 `;
 
 /** dispatch alone (timers, start-up). ARGV: now. */
@@ -669,6 +675,10 @@ function picked(flat: unknown): Picked {
   return out;
 }
 
+function idList(spaced: string): string[] {
+  return spaced === '' ? [] : spaced.split(' ');
+}
+
 function recordOf(flat: unknown): BuildRecord | null {
   const a = (flat ?? []) as string[];
   const hash: Record<string, string> = {};
@@ -696,18 +706,18 @@ export class LaneScripts {
       );
       for (const b of s.builds) args.push(b.id, b.repo, b.ref, b.rules.length, ...b.rules, b.fields.length, ...b.fields);
     }
-    const [raw, next] = (await scripts.submit.run(this.redis, args)) as [unknown[][], unknown];
-    const answers = raw.map((a): SubmissionAnswer => {
-      if (a[0] === 'stale' || a[0] === 'duplicate') return { outcome: a[0] };
-      if (a[0] === 'duplicate_build') return { outcome: 'duplicate_build', id: String(a[1]) };
-      const [, superseded, aborted, records] = a as [string, string[], string[], string[][]];
+    const [text, next, recs] = (await scripts.submit.run(this.redis, args)) as [string, unknown, string[][][]];
+    const answers = text.split('\n').map((line, i): SubmissionAnswer => {
+      const [outcome, a = '', b = ''] = line.split('\t');
+      if (outcome === 'stale' || outcome === 'duplicate') return { outcome };
+      if (outcome === 'duplicate_build') return { outcome, id: a };
       // Written by this very script a moment ago: decoded without re-validating (see decodeStoredBuild).
       const supersededRecords: BuildRecord[] = [];
-      for (const flat of records) {
+      for (const flat of recs[i] ?? []) {
         const r = decodeStoredBuild(flat);
         if (r) supersededRecords.push(r);
       }
-      return { outcome: 'queued', superseded, aborted, supersededRecords };
+      return { outcome: 'queued', superseded: idList(a), aborted: idList(b), supersededRecords };
     });
     return { answers, picked: picked(next) };
   }
