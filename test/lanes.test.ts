@@ -269,6 +269,19 @@ describe('lanes', () => {
       expect(messages[0]![3]).toEqual(await get(b3.id));
       // Announced once, on the channel: not again through onChange.
       expect(changes).toEqual([]);
+
+      // The message is built only while someone listens: a pattern subscriber counts too.
+      await sub.unsubscribe(channel);
+      const patterned: BuildRecord[][] = [];
+      sub.on('pmessage', (_p: string, _c: string, m: string) => patterned.push((JSON.parse(m) as PackedBuildEvent[]).map(unpackBuildEvent)));
+      await sub.psubscribe('test:ev*');
+      const b5 = newBuild('acme/web');
+      await publishing.submit([b5]);
+      await waitFor(async () => (patterned.length >= 1 ? true : undefined), 10_000, 'a message to the pattern');
+      expect(patterned[0]!.map((r) => [r.id, r.status])).toEqual([
+        [b5.id, 'queued'],
+        [b4.id, 'superseded'],
+      ]);
       await publishing.close();
     } finally {
       sub.disconnect();
