@@ -90,20 +90,23 @@ export class Lanes {
     if (builds.length === 0) return { outcome: 'queued', superseded: [], aborted: [] };
     if (builds.length > MAX_BATCH_BUILDS) throw new InvalidSubmission(`at most ${MAX_BATCH_BUILDS} builds at once (got ${builds.length})`, 'builds');
     const records = builds.map((b, i) => validateNew(b, i));
-    const ids = new Set<string>();
-    records.forEach((r, i) => {
-      if (ids.has(r.id)) throw new InvalidSubmission(`duplicate build id ${r.id}`, `builds[${i}].id`);
-      ids.add(r.id);
-    });
+    if (records.length > 1) {
+      const ids = new Set<string>();
+      records.forEach((r, i) => {
+        if (ids.has(r.id)) throw new InvalidSubmission(`duplicate build id ${r.id}`, `builds[${i}].id`);
+        ids.add(r.id);
+      });
+    }
     if (opts.concurrency !== undefined && !(Number.isInteger(opts.concurrency) && opts.concurrency >= 1 && opts.concurrency <= 64)) {
       throw new InvalidSubmission('concurrency must be a whole number from 1 to 64', 'concurrency');
     }
+    // One object shape whichever options are given (spreading optional ones made a new shape per call).
     const answer = await this.inBatch({
       builds: records.map((r) => ({ id: r.id, repo: r.repo, ref: r.ref, rules: r.rules, fields: encodeBuild(r) })),
-      ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
-      ...(opts.cancelSuperseded !== undefined ? { cancelSuperseded: opts.cancelSuperseded } : {}),
-      ...(opts.receipt ? { receipt: opts.receipt } : {}),
-      ...(opts.guard ? { guard: opts.guard } : {}),
+      concurrency: opts.concurrency,
+      cancelSuperseded: opts.cancelSuperseded,
+      receipt: opts.receipt,
+      guard: opts.guard,
     });
     if (answer.outcome === 'duplicate_build') throw new ConflictError(`build ${answer.id} already exists`, 'duplicate_build');
     if (answer.outcome !== 'queued') return { outcome: answer.outcome, superseded: [], aborted: [] };

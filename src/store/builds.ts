@@ -86,7 +86,10 @@ function fixedFields(r: BuildRecord): { [K in FixedField]: BuildRecord[K] } {
 export function encodeBuild(record: BuildRecord): string[] {
   const out = ['doc', JSON.stringify(fixedFields(record))];
   for (const [f, absent] of CHANGING) {
-    const json = JSON.stringify(record[f]);
+    const v = record[f];
+    // A new record's changing fields are mostly at their defaults: told apart without encoding them.
+    if (v === null ? absent === 'null' : Array.isArray(v) && v.length === 0 && absent === '[]') continue;
+    const json = JSON.stringify(v);
     if (json !== absent) out.push(f, json);
   }
   return out;

@@ -24,26 +24,22 @@ export interface Decision {
  */
 export type Decide = (event: SourceEvent, deliveryId: string, at: Date, opts?: { fresh?: boolean }) => Promise<Decision>;
 
+/** A decision to build nothing, and why. */
+function ignore(repo: string, reason: string, guard: VersionGuard | null): Decision {
+  return { repo, ignored: reason, builds: [], skipped: [], warnings: [], lane: { concurrency: 1, cancelSuperseded: false }, guard };
+}
+
 /** Turns a push into builds using the repository's stored, compiled rules. */
 export function createDecider(o: { repos: Pick<RepoStore, 'get' | 'recent' | 'guard'>; engine: RulesEngine; cache: CompiledCache }): Decide {
   return async (event, deliveryId, at, opts = {}) => {
     const stored = await (opts.fresh ? o.repos.get(event.repository) : o.repos.recent(event.repository));
-    const guard = stored ? o.repos.guard(stored) : null;
-    const ignore = (reason: string): Decision => ({
-      repo: stored?.repo ?? event.repository,
-      ignored: reason,
-      builds: [],
-      skipped: [],
-      warnings: [],
-      lane: { concurrency: 1, cancelSuperseded: false },
-      guard,
-    });
-    if (!stored) return ignore(`unknown repository ${event.repository}`);
-    if (event.deleted) return ignore('deleted ref');
-    if (!o.engine.isValidGitRefName(event.ref)) return ignore('invalid ref');
-    if (event.source === null) return ignore(`${event.ref} is neither a branch nor a tag`);
+    if (!stored) return ignore(event.repository, `unknown repository ${event.repository}`, null);
+    const guard = o.repos.guard(stored);
+    if (event.deleted) return ignore(stored.repo, 'deleted ref', guard);
+    if (!o.engine.isValidGitRefName(event.ref)) return ignore(stored.repo, 'invalid ref', guard);
+    if (event.source === null) return ignore(stored.repo, `${event.ref} is neither a branch nor a tag`, guard);
     const marker = skipMarker(event.headCommitMessage);
-    if (marker) return ignore(`${marker} in the head commit message`);
+    if (marker) return ignore(stored.repo, `${marker} in the head commit message`, guard);
 
     const config = stored.config as unknown as RepoConfig;
     const compiled = o.cache.get(stored.version, config);

@@ -110,7 +110,8 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
       const done = await o.deliveries.recordOnce(record, guard);
       return done === 'recorded' ? 'stored' : done;
     }
-    const queued = await o.enqueue(decision!.builds, { ...decision!.lane, receipt: o.deliveries.receipt(record), ...(guard ? { guard } : {}) }).catch(async (err: unknown) => {
+    const { concurrency, cancelSuperseded } = decision!.lane;
+    const queued = await o.enqueue(decision!.builds, { concurrency, cancelSuperseded, receipt: o.deliveries.receipt(record), guard }).catch(async (err: unknown) => {
       if ((err as { code?: unknown }).code !== 'duplicate_build') throw err;
       // The builds of this delivery exist but its decision does not (it outlived the dedupe
       // window): a redelivery. Its decision is recorded again, so it stays visible.
