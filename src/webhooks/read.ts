@@ -21,6 +21,7 @@ function header(h: IncomingHttpHeaders, name: string): string | undefined {
 
 /** The JSON text of a delivery: GitHub sends it as is, or form-encoded in `payload=`. */
 function payloadText(contentType: string | undefined, raw: string): string {
+  if (contentType === 'application/json') return raw; // what GitHub sends by default: nothing to take apart
   const type = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/json') return raw;
   if (type === 'application/x-www-form-urlencoded') {
