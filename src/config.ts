@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EgressPolicyError, parseEgressPolicy, type EgressPolicy } from './builders/index.js';
 
 /**
  * The one place that reads process.env. Every setting of ../shared/spec/api.md "Processes and
@@ -60,6 +61,20 @@ const Env = z.object({
   SLIPWAY_REGISTRY_PASSWORD: Optional,
   /** Builders: comma-separated registries spoken to over plain http besides loopback ones (which always are). */
   SLIPWAY_INSECURE_REGISTRIES: z.string().trim().optional().transform((v) => (v ? v.split(',').map((r) => r.trim()).filter(Boolean) : [])),
+  /**
+   * Builders: what RUN steps of dedicated builds may reach: `public` (the internet, never this host,
+   * private or link-local ranges, other builds or slipway's endpoints), `none`, or a comma-separated
+   * allow-list of IPv4 CIDRs and host names.
+   */
+  SLIPWAY_BUILD_EGRESS: z.string().optional().transform((raw, ctx): EgressPolicy => {
+    try {
+      return parseEgressPolicy(raw);
+    } catch (err) {
+      if (!(err instanceof EgressPolicyError)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message });
+      return z.NEVER;
+    }
+  }),
   /** Builders: GitHub token for cloning private repositories over https (sent only to github.com, never logged). */
   SLIPWAY_GITHUB_TOKEN: Optional,
   /** GitHub feedback: the REST API that commit statuses and deployments go to (GitHub Enterprise: https://HOST/api/v3). */
@@ -86,8 +101,11 @@ export type Config = {
   logLevel: z.infer<typeof Env>['SLIPWAY_LOG_LEVEL'];
   url: string;
   token: string | undefined;
+  /** The registry host (host[:port]) builds push to and credentials go to. */
+  registry?: string;
   registryAuth?: { registry: string; username: string; password: string } | undefined;
   insecureRegistries?: string[];
+  buildEgress?: EgressPolicy;
   githubToken?: string | undefined;
   githubApiUrl?: string;
   githubStatusToken?: string | undefined;
@@ -128,11 +146,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.SLIPWAY_LOG_LEVEL,
     url: e.SLIPWAY_URL,
     token: e.SLIPWAY_TOKEN,
+    registry: e.SLIPWAY_REGISTRY,
     registryAuth:
       e.SLIPWAY_REGISTRY_USERNAME && e.SLIPWAY_REGISTRY_PASSWORD
         ? { registry: e.SLIPWAY_REGISTRY, username: e.SLIPWAY_REGISTRY_USERNAME, password: e.SLIPWAY_REGISTRY_PASSWORD }
         : undefined,
     insecureRegistries: e.SLIPWAY_INSECURE_REGISTRIES,
+    buildEgress: e.SLIPWAY_BUILD_EGRESS,
     githubToken: e.SLIPWAY_GITHUB_TOKEN,
     githubApiUrl: e.SLIPWAY_GITHUB_API_URL,
     // The clone token is promised to github.com only: it writes statuses only to github.com's API.

@@ -12,7 +12,7 @@ import { createApi } from './api/index.js';
 import type { Config } from './config.js';
 import { Deployer, DeploymentStore, DeployWorker, SwarmTarget, repoConfigSource } from './deploy/index.js';
 import { Lanes, LaneWorker, type BuildRunner } from './queue/index.js';
-import { createBuilders, type Builders } from './builders/index.js';
+import { createBuilders, type Builders, type Endpoint } from './builders/index.js';
 import { createGitHubReporter, githubEventReporter, redisDeploymentLinks } from './github/index.js';
 import { AuditStore, BuildStore, DeliveryStore, EventBus, keys, RepoStore, TokenStore, type BuildRecord } from './store/index.js';
 import { CompiledCache, createDecider, createVerifier, createWebhookHandler, createWebhookListener, rulesEngine, WEBHOOK_PATH } from './webhooks/index.js';
@@ -84,6 +84,16 @@ function redactUrl(url: string): string {
   return u.toString();
 }
 
+/** What builds must never reach: this process's Redis, the API and the registry. */
+function slipwayEndpoints(redis: Redis, config: Config): Endpoint[] {
+  const registry = /^(?<host>\[[^\]]+\]|[^:/]+)(?::(?<port>\d+))?$/.exec(config.registry ?? '')?.groups;
+  return [
+    { host: redis.options.host ?? '127.0.0.1', port: redis.options.port ?? 6379 },
+    { host: config.host, port: config.port },
+    ...(registry?.host ? [{ host: registry.host, port: Number(registry.port ?? 443) }] : []),
+  ];
+}
+
 /** The builders workers use (runner, Redis build logs, reaper). The single place where the real builder is plugged in. */
 function createBuildersFor(deps: { docker: Docker; redis: Redis; log: Logger; config: Config }): Builders {
   const { config } = deps;
@@ -94,6 +104,8 @@ function createBuildersFor(deps: { docker: Docker; redis: Redis; log: Logger; co
     repos: new RepoStore(deps.redis),
     log: deps.log.child({ part: 'builders' }),
     insecureRegistries: config.insecureRegistries ?? [],
+    egress: config.buildEgress ?? { kind: 'public' },
+    protect: slipwayEndpoints(deps.redis, config),
     ...(config.registryAuth ? { registryCredentials: { [config.registryAuth.registry]: config.registryAuth } } : {}),
     ...(config.githubToken ? { githubToken: config.githubToken } : {}),
   });

@@ -133,7 +133,7 @@ describe('dedicated engines', () => {
     };
     const build = buildRecord({ repo: 'acme/live', sha: repo.sha, image: IMAGE_A, tags: ['live'], cloneUrl: `file://${repo.dir}` });
     const out = await runner.run(build, { signal: new AbortController().signal, log });
-    expect(await reaped).toEqual({ engines: 0, runs: 0, bridges: 0, images: 0 });
+    expect(await reaped).toEqual({ engines: 0, runs: 0, bridges: 0, images: 0, rules: 0 });
     expect(await registryDigest(IMAGE_A, 'live')).toBe(out.digest);
     expect(await leftovers(dataDir)).toEqual([]);
   });

@@ -180,6 +180,7 @@ describe('from matches to builds', () => {
     ['dockerfile', { dockerfile: 'Dockerfile.prod' }],
     ['cache', { cache: true }],
     ['build_args', { build_args: { X: '1' } }],
+    ['target', { target: 'runtime' }],
   ])('a different %s keeps builds apart', (_field, diff) => {
     const p = run(
       [
@@ -189,6 +190,21 @@ describe('from matches to builds', () => {
       'refs/heads/main',
     );
     expect(p.builds.map((b) => b.rules)).toEqual([['a'], ['b']]);
+  });
+
+  it('a target is carried to the build, and equal targets merge', () => {
+    const p = run(
+      [
+        { name: 'a', source: 'branch', match: '*', tags: ['a'], target: 'runtime' },
+        { name: 'b', source: 'branch', match: '*', tags: ['b'], target: 'runtime' },
+        { name: 'c', source: 'branch', match: '*', tags: ['c'], target: 'test' },
+      ],
+      'refs/heads/main',
+    );
+    expect(p.builds.map((b) => [b.rules, b.target])).toEqual([
+      [['a', 'b'], 'runtime'],
+      [['c'], 'test'],
+    ]);
   });
 
   it('build args compare rendered, whatever their order', () => {

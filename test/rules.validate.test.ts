@@ -93,6 +93,7 @@ describe('every invalid case names its place', () => {
     ['deploy to a missing environment', withRule({ deploy: 'staging' }), 'rules[0].deploy', 'unknown environment'],
     ['autobuild not a boolean', withRule({ autobuild: 'no' }), 'rules[0].autobuild', 'true or false'],
     ['cache not a boolean', withRule({ cache: 1 }), 'rules[0].cache', 'true or false'],
+    ['target not a stage name', withRule({ target: '1st stage' }), 'rules[0].target', 'stage name'],
     ['paths not a list', withRule({ paths: 'src/**' }), 'rules[0].paths', 'list'],
     ['paths empty', withRule({ paths: [] }), 'rules[0].paths', 'empty'],
     ['paths entry empty', withRule({ paths: ['a/**', ''] }), 'rules[0].paths[1]', 'glob'],
@@ -151,6 +152,7 @@ describe('every invalid case names its place', () => {
     ['builder concurrency 17', { ...base, builder: { concurrency: 17 } }, 'builder.concurrency', '1 to 16'],
     ['builder bad memory', { ...base, builder: { memory: '2 gigs' } }, 'builder.memory', 'size'],
     ['builder bad cpus', { ...base, builder: { cpus: 0 } }, 'builder.cpus', 'above 0'],
+    ['builder bad network', { ...base, builder: { network: 'host' } }, 'builder.network', 'default, none'],
     ['source unknown key', { ...base, source: { branch: 'x' } }, 'source.branch', 'unknown key'],
     ['source bad url', { ...base, source: { url: 'not a url' } }, 'source.url', 'clone URL'],
   ];
@@ -222,7 +224,7 @@ describe('valid documents and their normalised form', () => {
     expect(validateConfig({ ...base, rules: [rule] })).toEqual({
       ...base,
       default_branch: 'main',
-      builder: { isolation: 'dedicated', timeout: '30m', cancel_superseded: false, concurrency: 1 },
+      builder: { isolation: 'dedicated', timeout: '30m', cancel_superseded: false, concurrency: 1, network: 'default' },
       environments: {},
       rules: [{ ...rule, dockerfile: 'Dockerfile', context: '.', build_args: {}, autobuild: true, cache: false }],
     });
@@ -265,7 +267,7 @@ describe('valid documents and their normalised form', () => {
     repository: 'acme/web',
     image: 'localhost:5000/acme/web',
     default_branch: 'trunk',
-    builder: { isolation: 'shared', timeout: '10m', cancel_superseded: true, concurrency: 4, memory: '2g', cpus: 1.5 },
+    builder: { isolation: 'shared', timeout: '10m', cancel_superseded: true, concurrency: 4, memory: '2g', cpus: 1.5, network: 'none' },
     source: { url: 'https://git.example.com/acme/web.git' },
     environments: {
       staging: {
@@ -314,7 +316,7 @@ describe('valid documents and their normalised form', () => {
     expect(envs.production!.health).toEqual({ cmd: ['CMD-SHELL', 'wget -q -O- localhost:8080'], timeoutMs: 500, startPeriodMs: 60000 });
     expect(envs.production!.update.monitorMs).toBe(60000);
     expect(envs.production!.promoteFrom).toBe('staging');
-    expect(builderSpec(c)).toEqual({ isolation: 'shared', timeoutMs: 600000, cancelSuperseded: true, concurrency: 4, memoryBytes: 2 * 1024 ** 3, cpus: 1.5 });
+    expect(builderSpec(c)).toEqual({ isolation: 'shared', timeoutMs: 600000, cancelSuperseded: true, concurrency: 4, memoryBytes: 2 * 1024 ** 3, cpus: 1.5, network: 'none' });
     expect(builderSpec(validateConfig(base)).timeoutMs).toBe(30 * 60 * 1000);
   });
 

@@ -21,6 +21,7 @@ import { RegistryClient, parseImage, type RegistryCredentials } from './registry
 import { ReuseIndex, inputKey } from './reuse.js';
 import { scrub } from './secrets.js';
 import { fetchSource } from './source.js';
+import { narrowPolicy, type EgressPolicy, type Endpoint } from './egress.js';
 
 /** A repository's builder settings (from its config's `builder` and `source` sections). */
 export interface RepoBuildSettings {
@@ -28,6 +29,8 @@ export interface RepoBuildSettings {
   timeoutMs: number;
   memoryBytes?: number;
   cpus?: number;
+  /** `builder.network`: `none` takes a dedicated build off every network, whatever the operator allows. */
+  network: 'default' | 'none';
   /** `source.url`: overrides the webhook's clone URL. */
   sourceUrl?: string;
 }
@@ -45,6 +48,10 @@ export interface DockerBuildRunnerOptions {
   registryCredentials?: Record<string, RegistryCredentials>;
   /** Registries spoken to over plain http besides loopback ones. */
   insecureRegistries?: readonly string[];
+  /** What RUN steps of dedicated builds may reach (SLIPWAY_BUILD_EGRESS); default public. */
+  egress?: EgressPolicy;
+  /** slipway's own endpoints (Redis, API, registry): never reachable from a build. */
+  protect?: readonly Endpoint[];
   /** Token for private GitHub clones over https. */
   githubToken?: string;
   /** Defaults when the repository config says nothing: dedicated, 30 min. */
@@ -52,7 +59,7 @@ export interface DockerBuildRunnerOptions {
   clock?: () => Date;
 }
 
-const DEFAULTS: RepoBuildSettings = { isolation: 'dedicated', timeoutMs: 30 * 60_000 };
+const DEFAULTS: RepoBuildSettings = { isolation: 'dedicated', timeoutMs: 30 * 60_000, network: 'default' };
 
 /**
  * The BuildRunner: fetch the commit, build it on a fresh dedicated engine (or the shared one)
@@ -142,6 +149,8 @@ export class DockerBuildRunner implements BuildRunner {
             memoryBytes: settings.memoryBytes,
             cpus: settings.cpus,
             insecureRegistries: this.opts.insecureRegistries,
+            egress: narrowPolicy(this.opts.egress ?? { kind: 'public' }, settings.network),
+            protect: this.opts.protect ?? [],
             log: say,
           })
         : Promise.resolve(sharedEngine(this.opts.docker));
@@ -169,7 +178,7 @@ export class DockerBuildRunner implements BuildRunner {
     const localRefs = [localRef];
     await writeJson(path.join(workspace, 'run.json'), { owner: await selfOwner(), buildId: build.id, localRefs });
     cleanups.push(() => this.untag(engine.docker, localRefs));
-    const imageId = await buildOnEngine(
+    const imageId = await this.reportingRefusals(engine, say, () => buildOnEngine(
       engine.docker,
       context.tar,
       {
@@ -183,12 +192,13 @@ export class DockerBuildRunner implements BuildRunner {
           'io.slipway.build': build.id,
         },
         cache: build.cache,
+        target: build.target,
         memoryBytes: settings.memoryBytes,
         cpus: settings.cpus,
         signal,
       },
       { step: (name) => log.step(name), line: say },
-    );
+    ));
     say(`built ${imageId}`);
     signal.throwIfAborted();
 
@@ -203,6 +213,28 @@ export class DockerBuildRunner implements BuildRunner {
     }
     await this.reuse.set(key, { digest, buildId: build.id });
     return { digest };
+  }
+
+  /**
+   * Runs the engine build, then says once in the log what the egress policy refused meanwhile; a
+   * failed step's reason starts with the refusal, so a blocked download does not read as a bare error.
+   */
+  private async reportingRefusals(engine: BuilderEngine, say: (line: string) => void, build: () => Promise<string>): Promise<string> {
+    const refusals = async () => {
+      const sentence = await engine.egressRefusals().catch(() => null);
+      if (sentence) say(sentence);
+      return sentence;
+    };
+    let imageId: string;
+    try {
+      imageId = await build();
+    } catch (err) {
+      const sentence = await refusals();
+      if (sentence && err instanceof BuildError) throw new BuildError(err.code, `${sentence}; ${err.message}`, err.retryable);
+      throw err;
+    }
+    await refusals();
+    return imageId;
   }
 
   /** Pushes the image under `tag`; on the shared engine the short-lived public tag is held under a lock. */

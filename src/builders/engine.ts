@@ -5,6 +5,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { BuildError } from './errors.js';
 import {
+  bridgeNet,
   createBridge,
   createLimitedCgroup,
   deleteBridge,
@@ -21,11 +22,14 @@ import {
   type Owner,
 } from './host.js';
 import { cacheDir, slotsDir } from './paths.js';
+import { describePolicy, openEgress, refusalSentence, removeEgressRules, slotTag, type EgressPolicy, type Endpoint } from './egress.js';
 
 /** The Docker engine one build talks to, and how to let it go when the build ends. */
 export interface BuilderEngine {
   docker: Docker;
   isolation: 'dedicated' | 'shared';
+  /** What the egress policy refused RUN steps so far (one sentence), or null: nothing, or no policy (shared). */
+  egressRefusals(): Promise<string | null>;
   close(): Promise<void>;
 }
 
@@ -52,6 +56,10 @@ export interface DedicatedEngineOptions {
   cpus?: number;
   /** Registries the engine may pull base images from over plain http (loopback already is). */
   insecureRegistries?: readonly string[];
+  /** What RUN steps may reach; default `public`. */
+  egress?: EgressPolicy;
+  /** slipway's own endpoints, never reachable from a build. */
+  protect?: readonly Endpoint[];
   dockerdPath?: string;
   log: (line: string) => void;
 }
@@ -104,6 +112,9 @@ export async function startDedicatedEngine(opts: DedicatedEngineOptions): Promis
     const bridge = await createBridge(slot);
     record.bridge = bridge.name;
     await writeJson(path.join(slot, 'slot.json'), record);
+    const policy = opts.egress ?? { kind: 'public' };
+    const egress = await openEgress({ policy, bridge: bridge.name, subnet: `${bridgeNet(bridge.index)}.0/24`, slot: slotTag(slot), protect: opts.protect ?? [] });
+    opts.log(`network: egress policy ${describePolicy(policy)} on ${bridge.name}`);
     const limited = await createLimitedCgroup(cgroup, { memoryBytes: opts.memoryBytes, cpus: opts.cpus });
     if (!limited && (opts.memoryBytes || opts.cpus)) opts.log('warning: cgroup v1 limits unavailable here; memory/cpus not enforced');
     await writeFile(path.join(slot, 'daemon.json'), '{}');
@@ -148,7 +159,12 @@ export async function startDedicatedEngine(opts: DedicatedEngineOptions): Promis
       await new Promise((r) => setTimeout(r, 40));
     }
     opts.log(`engine ready in ${Date.now() - started} ms (${record.keepDataRoot ? 'repository cache' : 'fresh data root'})`);
-    return { docker, isolation: 'dedicated', close: teardown };
+    return {
+      docker,
+      isolation: 'dedicated',
+      egressRefusals: async () => refusalSentence(policy, await egress.refusals()),
+      close: teardown,
+    };
   } catch (err) {
     await teardown();
     throw err;
@@ -204,6 +220,7 @@ export async function stopSlot(slot: string, record: SlotRecord, child?: ReturnT
   await removeCgroup(record.cgroup);
   await unmountUnder(record.dataRoot);
   await unmountUnder(slot);
+  await removeEgressRules((tag) => tag === slotTag(slot));
   if (record.bridge) await deleteBridge(record.bridge);
   if (!record.keepDataRoot) await removeTree(record.dataRoot);
   await removeTree(slot);
@@ -212,5 +229,5 @@ export async function stopSlot(slot: string, record: SlotRecord, child?: ReturnT
 
 /** The configured engine (DOCKER_HOST), shared by builds; closing it leaves the engine running. */
 export function sharedEngine(docker: Docker): BuilderEngine {
-  return { docker, isolation: 'shared', close: async () => undefined };
+  return { docker, isolation: 'shared', egressRefusals: async () => null, close: async () => undefined };
 }

@@ -175,6 +175,9 @@ export async function removeCgroup(name: string, ms = 10_000): Promise<void> {
 
 export const BRIDGE_PREFIX = 'slwb';
 
+/** The first three octets of bridge k's /24 (inside egress.ts's BUILD_BRIDGES). */
+export const bridgeNet = (k: number) => `10.231.${k}`;
+
 /**
  * Creates a bridge `slwb<k>` on the private net 10.231.<k>.0/24 for one dedicated engine.
  * `ip link add` fails when the name exists, which makes it the lock between concurrent builds
@@ -191,7 +194,7 @@ export async function createBridge(owner: string): Promise<{ name: string; index
     }
     const steps = [
       ['link', 'set', 'dev', name, 'alias', `slipway:${owner}`],
-      ['addr', 'add', `10.231.${k}.1/24`, 'dev', name],
+      ['addr', 'add', `${bridgeNet(k)}.1/24`, 'dev', name],
       ['link', 'set', 'dev', name, 'up'],
     ];
     for (const args of steps) {

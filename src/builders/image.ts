@@ -10,6 +10,8 @@ export interface EngineBuildOptions {
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
   cache: boolean;
+  /** The Dockerfile stage to build; undefined: the last. */
+  target?: string | undefined;
   memoryBytes?: number;
   cpus?: number;
   signal: AbortSignal;
@@ -25,6 +27,7 @@ export async function buildOnEngine(docker: Docker, tar: NodeJS.ReadableStream, 
     buildargs: opts.buildArgs,
     labels: opts.labels,
     nocache: !opts.cache,
+    ...(opts.target ? { target: opts.target } : {}),
     // BuildKit on a shared engine ignores these; dedicated engines enforce limits through their cgroup.
     ...(opts.memoryBytes ? { memory: opts.memoryBytes } : {}),
     ...(opts.cpus ? { cpuperiod: 100_000, cpuquota: Math.round(opts.cpus * 100_000) } : {}),

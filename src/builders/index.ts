@@ -7,3 +7,4 @@ export { RegistryClient, parseImage, type RegistryCredentials } from './registry
 export { inputKey } from './reuse.js';
 export { buildersRoot } from './paths.js';
 export { createBuilders, type Builders, type BuildersOptions } from './service.js';
+export { parseEgressPolicy, describePolicy, EgressPolicyError, type EgressPolicy, type Endpoint } from './egress.js';

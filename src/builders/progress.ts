@@ -35,6 +35,9 @@ function loadStatusType(): protobuf.Type {
   return statusType;
 }
 
+/** Output lines of a failing step that its one-line reason quotes. */
+const TAIL_LINES = 3;
+
 function seconds(ts: Timestamp | null | undefined): number | undefined {
   if (!ts || ts.seconds === undefined) return undefined;
   return Number(ts.seconds) + (ts.nanos ?? 0) / 1e9;
@@ -51,8 +54,13 @@ export class BuildProgress {
   private readonly announced = new Set<string>();
   private readonly partial = new Map<string, string>();
   private readonly names = new Map<string, string>();
+  /** The last few output lines of each step, for the failure reason. */
+  private readonly tails = new Map<string, string[]>();
   imageId: string | undefined;
-  /** Failing step and error from the vertex that failed, e.g. `[2/3] RUN exit 3: exit code: 3`. */
+  /**
+   * The failing step, its exit code and its last output lines, e.g.
+   * `[2/3] RUN npm ci: exit code 1; last output: npm ERR! 404 Not Found | npm ERR! …`.
+   */
   failedStep: string | undefined;
   /** The stream's final error, if any. */
   error: string | undefined;
@@ -98,7 +106,7 @@ export class BuildProgress {
         this.finished.add(v.digest);
         this.flushPartial(v.digest);
         this.sink.line(`#${n} ERROR: ${v.error}`);
-        if (!v.name.startsWith('[internal]') || !this.failedStep) this.failedStep = `${v.name}: ${v.error}`;
+        if (!v.name.startsWith('[internal]') || !this.failedStep) this.failedStep = this.failure(v);
       } else if (v.cached && v.completed) {
         this.finished.add(v.digest);
         this.sink.line(`#${n} CACHED`);
@@ -116,15 +124,34 @@ export class BuildProgress {
       const text = (this.partial.get(log.vertex) ?? '') + Buffer.from(log.msg).toString('utf8');
       const lines = text.split(/\r?\n|\r/);
       this.partial.set(log.vertex, lines.pop() ?? '');
-      for (const l of lines) this.sink.line(`#${n} ${l}`);
+      for (const l of lines) this.output(log.vertex, n, l);
     }
     for (const w of status.warnings) this.sink.line(`WARNING: ${Buffer.from(w.short).toString('utf8')}`);
   }
 
+  private output(digest: string, n: number, text: string): void {
+    this.sink.line(`#${n} ${text}`);
+    if (!text.trim()) return;
+    const tail = this.tails.get(digest) ?? [];
+    const line = text.trim();
+    tail.push(line.length > 120 ? `${line.slice(0, 119)}…` : line);
+    if (tail.length > TAIL_LINES) tail.shift();
+    this.tails.set(digest, tail);
+  }
+
   private flushPartial(digest: string): void {
     const rest = this.partial.get(digest);
-    if (rest) this.sink.line(`#${this.number(digest)} ${rest}`);
+    if (rest) this.output(digest, this.number(digest), rest);
     this.partial.delete(digest);
+  }
+
+  /** `<step>: exit code N; last output: a | b | c` (the engine's own words when it names no exit code). */
+  private failure(v: Vertex): string {
+    const name = v.name.length > 160 ? `${v.name.slice(0, 159)}…` : v.name;
+    const code = /exit code:? (\d+)/.exec(v.error)?.[1];
+    const tail = this.tails.get(v.digest) ?? [];
+    const why = code !== undefined ? `exit code ${code}` : v.error;
+    return tail.length > 0 ? `${name}: ${why}; last output: ${tail.join(' | ')}` : `${name}: ${why}`;
   }
 }
 

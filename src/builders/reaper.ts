@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
+import { dirTag, removeEgressRules } from './egress.js';
 import { stopSlot, type SlotRecord } from './engine.js';
 import { deleteBridge, listBridges, ownerAlive, readJson, removeTree, type Owner } from './host.js';
 import { buildersRoot, runsDir, slotsDir } from './paths.js';
@@ -17,6 +18,8 @@ export interface ReapReport {
   runs: number;
   bridges: number;
   images: number;
+  /** iptables rules of slots that are gone. */
+  rules: number;
 }
 
 /** A directory with no owner file yet is left alone this long (it may be being created). */
@@ -29,7 +32,7 @@ const GRACE_MS = 60_000;
  * owning process is alive, or that slipway cannot prove it made, is not touched.
  */
 export async function reap(opts: ReaperOptions): Promise<ReapReport> {
-  const report: ReapReport = { engines: 0, runs: 0, bridges: 0, images: 0 };
+  const report: ReapReport = { engines: 0, runs: 0, bridges: 0, images: 0, rules: 0 };
   const say = opts.log ?? (() => undefined);
   const root = buildersRoot(opts.dataDir);
 
@@ -43,6 +46,12 @@ export async function reap(opts: ReaperOptions): Promise<ReapReport> {
     report.engines++;
     say(`reaped builder engine ${name}${record ? ` of build ${record.buildId}` : ''}`);
   }
+
+  // Rules are tagged with their slots directory: another data dir's builds are never matched.
+  const ours = `${dirTag(slots)}.`;
+  const remaining = new Set(await readdir(slots).catch(() => [] as string[]));
+  report.rules = await removeEgressRules((tag) => tag.startsWith(ours) && !remaining.has(tag.slice(ours.length)));
+  if (report.rules > 0) say(`reaped ${report.rules} iptables rules of ended builds`);
 
   for (const bridge of await listBridges()) {
     if (!bridge.owner || path.dirname(bridge.owner) !== slots) continue;

@@ -6,9 +6,12 @@ import type { BuildRecord } from '../store/index.js';
  * The inputs that decide an image: equal inputs give an equal image, so an earlier succeeded
  * build's manifest can take the new tags instead of a rebuild.
  */
-export function inputKey(build: Pick<BuildRecord, 'repo' | 'image' | 'sha' | 'context' | 'dockerfile' | 'build_args' | 'cache'>): string {
+export function inputKey(build: Pick<BuildRecord, 'repo' | 'image' | 'sha' | 'context' | 'dockerfile' | 'build_args' | 'cache' | 'target'>): string {
   const args = Object.entries(build.build_args).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const canonical = JSON.stringify([build.repo, build.image, build.sha, build.context, build.dockerfile, args, build.cache]);
+  const inputs: unknown[] = [build.repo, build.image, build.sha, build.context, build.dockerfile, args, build.cache];
+  // Appended only when set, so the keys of builds without a target stay what they were.
+  if (build.target !== undefined) inputs.push(build.target);
+  const canonical = JSON.stringify(inputs);
   return createHash('sha256').update(canonical).digest('hex');
 }
 

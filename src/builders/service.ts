@@ -7,6 +7,7 @@ import { DockerBuildRunner, type RepoBuildSettings } from './docker-runner.js';
 import { openBuildLog, type BuildLogWriter } from './log.js';
 import { startReaper } from './reaper.js';
 import type { RegistryCredentials } from './registry.js';
+import type { EgressPolicy, Endpoint } from './egress.js';
 
 export interface BuildersOptions {
   redis: Redis;
@@ -16,6 +17,10 @@ export interface BuildersOptions {
   repos: Pick<RepoStore, 'get'>;
   registryCredentials?: Record<string, RegistryCredentials>;
   insecureRegistries?: readonly string[];
+  /** The operator's egress policy for dedicated builds (default public). */
+  egress?: EgressPolicy;
+  /** slipway's own endpoints, never reachable from a build. */
+  protect?: readonly Endpoint[];
   githubToken?: string;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   reapIntervalMs?: number;
@@ -37,6 +42,7 @@ export function createBuilders(o: BuildersOptions) {
       timeoutMs: spec.timeoutMs,
       ...(spec.memoryBytes ? { memoryBytes: spec.memoryBytes } : {}),
       ...(spec.cpus ? { cpus: spec.cpus } : {}),
+      network: spec.network,
       ...(config.source?.url ? { sourceUrl: config.source.url } : {}),
     };
   };
@@ -47,6 +53,8 @@ export function createBuilders(o: BuildersOptions) {
     settingsFor,
     ...(o.registryCredentials ? { registryCredentials: o.registryCredentials } : {}),
     ...(o.insecureRegistries ? { insecureRegistries: o.insecureRegistries } : {}),
+    ...(o.egress ? { egress: o.egress } : {}),
+    ...(o.protect ? { protect: o.protect } : {}),
     ...(o.githubToken ? { githubToken: o.githubToken } : {}),
   });
   let reaper: ReturnType<typeof startReaper> | undefined;

@@ -20,6 +20,7 @@ export interface CompiledRule {
   context: string;
   dockerfile: string;
   cache: boolean;
+  target: string | null;
   autobuild: boolean;
   deploy: string | null;
   /** Some template needs the SemVer reading of the sourceref (its variables or the pre-release rule). */
@@ -51,6 +52,7 @@ function fromChecked(c: CheckedRule, index: number): CompiledRule {
     context: r.context,
     dockerfile: r.dockerfile,
     cache: r.cache,
+    target: r.target ?? null,
     autobuild: r.autobuild,
     deploy: r.deploy ?? null,
     needsVersion: [...c.tags, ...c.buildArgs.map(([, t]) => t)].some((t) => t.needsVersion || t.releaseOnly),
@@ -92,6 +94,7 @@ export function defaultRule(compiled: CompiledConfig, defaultBranch: string): Co
       context: '.',
       dockerfile: 'Dockerfile',
       cache: false,
+      target: null,
       autobuild: true,
       deploy: null,
       needsVersion: true, // tags: [latest]

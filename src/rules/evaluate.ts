@@ -125,7 +125,16 @@ export function evaluate(compiled: CompiledConfig, event: RefEvent, opts: Evalua
     let entry = order.find((e) => sameInputs(e.build, c));
     if (!entry) {
       entry = {
-        build: { rules: [], tags: [], context: c.rule.context, dockerfile: c.rule.dockerfile, build_args: c.buildArgs, cache: c.rule.cache, deploy: [] },
+        build: {
+          rules: [],
+          tags: [],
+          context: c.rule.context,
+          dockerfile: c.rule.dockerfile,
+          build_args: c.buildArgs,
+          cache: c.rule.cache,
+          ...(c.rule.target !== null ? { target: c.rule.target } : {}),
+          deploy: [],
+        },
         indexes: [],
       };
       order.push(entry);
@@ -168,9 +177,10 @@ export function evaluate(compiled: CompiledConfig, event: RefEvent, opts: Evalua
   return preview;
 }
 
-/** Builds merge when their inputs are equal: context, dockerfile, cache and the rendered build args. */
+/** Builds merge when their inputs are equal: context, dockerfile, target, cache and the rendered build args. */
 function sameInputs(build: PlannedBuild, c: Contribution): boolean {
   if (build.context !== c.rule.context || build.dockerfile !== c.rule.dockerfile || build.cache !== c.rule.cache) return false;
+  if ((build.target ?? null) !== c.rule.target) return false;
   const a = build.build_args;
   const b = c.buildArgs;
   let n = 0;

@@ -52,6 +52,7 @@ export function builderSpec(config: RepoConfig): BuilderSpec {
     timeoutMs: ms(b.timeout),
     cancelSuperseded: b.cancel_superseded,
     concurrency: b.concurrency,
+    network: b.network,
   };
   if (b.memory !== undefined) spec.memoryBytes = parseMemory(b.memory)!;
   if (b.cpus !== undefined) spec.cpus = b.cpus;

@@ -20,6 +20,8 @@ export interface Rule {
   paths?: string[];
   autobuild: boolean;
   cache: boolean;
+  /** The Dockerfile stage to build (`--target`); absent: the last stage. */
+  target?: string;
   deploy?: string;
 }
 
@@ -62,6 +64,8 @@ export interface BuilderConfig {
   concurrency: number;
   memory?: string;
   cpus?: number;
+  /** `none`: RUN steps reach no network at all; `default`: what the operator's egress policy allows. */
+  network: 'default' | 'none';
 }
 
 export interface SourceConfig {
@@ -120,6 +124,7 @@ export interface BuilderSpec {
   concurrency: number;
   memoryBytes?: number;
   cpus?: number;
+  network: 'default' | 'none';
 }
 
 /** What happened in git: a push of `ref` (full name) at `sha`. */
@@ -140,6 +145,8 @@ export interface PlannedBuild {
   dockerfile: string;
   build_args: Record<string, string>;
   cache: boolean;
+  /** Present when the rules name a Dockerfile stage. */
+  target?: string;
   deploy: string[];
 }
 

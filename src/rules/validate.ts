@@ -35,11 +35,13 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 const has = (o: Obj, k: string) => Object.prototype.hasOwnProperty.call(o, k) && o[k] !== undefined;
 
 const TOP_KEYS = ['repository', 'image', 'default_branch', 'builder', 'source', 'environments', 'rules'];
-const RULE_KEYS = ['name', 'source', 'match', 'semver', 'tags', 'dockerfile', 'context', 'build_args', 'paths', 'autobuild', 'cache', 'deploy'];
+/** What `FROM … AS <name>` accepts (BuildKit compares stage names case-insensitively). */
+const STAGE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
+const RULE_KEYS = ['name', 'source', 'match', 'semver', 'tags', 'dockerfile', 'context', 'build_args', 'paths', 'autobuild', 'cache', 'target', 'deploy'];
 const ENV_KEYS = ['service', 'replicas', 'ports', 'endpoint', 'env', 'health', 'update', 'promote_from', 'protected'];
 const HEALTH_KEYS = ['cmd', 'interval', 'timeout', 'retries', 'start_period'];
 const UPDATE_KEYS = ['parallelism', 'delay', 'order', 'failure_action', 'monitor', 'max_failure_ratio'];
-const BUILDER_KEYS = ['isolation', 'timeout', 'cancel_superseded', 'concurrency', 'memory', 'cpus'];
+const BUILDER_KEYS = ['isolation', 'timeout', 'cancel_superseded', 'concurrency', 'memory', 'cpus', 'network'];
 const SOURCE_KEYS = ['url'];
 
 const GITHUB_REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;
@@ -240,6 +242,7 @@ function checkBuilder(c: Checker, doc: Obj): BuilderConfig {
     timeout: c.duration(b, 'timeout', p) ?? '30m',
     cancel_superseded: c.bool(b, 'cancel_superseded', p, false),
     concurrency: c.int(b, 'concurrency', p, 1, 16, 1),
+    network: c.oneOf(b, 'network', p, ['default', 'none'] as const, 'default'),
   };
   if (parseDuration(out.timeout) === 0) c.add('builder.timeout', 'must be longer than 0');
   if (has(b, 'memory')) {
@@ -550,6 +553,10 @@ function checkRule(c: Checker, raw: unknown, p: string, environments: Record<str
 
   const autobuild = c.bool(raw, 'autobuild', p, true);
   const cache = c.bool(raw, 'cache', p, false);
+  const target = c.string(raw, 'target', p);
+  if (target !== undefined && !STAGE_NAME.test(target)) {
+    c.add(`${p}.target`, `${JSON.stringify(target)} is not a Dockerfile stage name (a letter, then letters, digits, _ . -; at most 128)`);
+  }
   const deploy = c.string(raw, 'deploy', p);
   if (deploy !== undefined && !has(environments, deploy)) {
     const known = Object.keys(environments);
@@ -569,6 +576,7 @@ function checkRule(c: Checker, raw: unknown, p: string, environments: Record<str
     ...(paths ? { paths } : {}),
     autobuild,
     cache,
+    ...(target !== undefined ? { target } : {}),
     ...(deploy !== undefined ? { deploy } : {}),
   };
   return { rule, matcher, range, tags, buildArgs };

@@ -73,6 +73,7 @@ function fixedFields(r: BuildRecord): { [K in FixedField]: BuildRecord[K] } {
     dockerfile: r.dockerfile,
     build_args: r.build_args,
     cache: r.cache,
+    target: r.target,
     deploy: r.deploy,
     cloneUrl: r.cloneUrl,
     deliveryId: r.deliveryId,

@@ -25,6 +25,7 @@ export const BuildRecord = z.object({
   dockerfile: z.string(),
   build_args: z.record(z.string(), z.string()),
   cache: z.boolean(),
+  target: z.string().optional(), // the Dockerfile stage built; absent: the last
   deploy: z.array(z.string()), // environments to roll out to after success
   cloneUrl: z.string().nullable(),
   deliveryId: z.string().nullable(),

@@ -54,6 +54,7 @@ export function toBuildRecords(planned: PlannedBuild[], o: BuildOrigin): BuildRe
     dockerfile: b.dockerfile,
     build_args: b.build_args,
     cache: b.cache,
+    target: b.target,
     deploy: b.deploy,
     cloneUrl: o.cloneUrl,
     deliveryId: o.deliveryId,
