@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { dirTag, savedRules } from '../src/builders/egress.js';
 import type { BuildRecord } from '../src/store/index.js';
 import { newBuild } from './support/lanes.js';
 import { freePort } from './support/redis.js';
@@ -198,6 +199,8 @@ export async function leftovers(dataDir: string): Promise<string[]> {
   for (const line of links.split('\n')) if (line.includes(`slipway:${root}`)) found.push(`bridge ${line.split(':')[1]?.trim()}`);
   const mounts = await readFile('/proc/self/mountinfo', 'utf8');
   for (const line of mounts.split('\n')) if (line.includes(root)) found.push(`mount ${line.split(' ')[4]}`);
+  const ours = `${dirTag(path.join(root, 'x'))}.`;
+  for (const rule of await savedRules()) if (rule.slot.startsWith(ours)) found.push(`iptables ${rule.args.join(' ')}`);
   for (const c of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
     for (const e of await readdir(path.join('/sys/fs/cgroup', c)).catch(() => [] as string[])) {
       if (e.startsWith('slipway-build-')) found.push(`cgroup ${c}/${e}`);

@@ -139,7 +139,7 @@ describe('shared engine builds', () => {
     const build = buildRecord({ repo: 'acme/bad', sha: bad, image: IMAGE, tags: ['broken'], cloneUrl: `file://${dir}` });
     const err = await runner.run(build, { signal: new AbortController().signal, log: memoryLog() }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'build_failed', retryable: false });
-    expect((err as Error).message).toMatch(/RUN exit 3.*exit code: 3/);
+    expect((err as Error).message).toBe("step [3/3] RUN exit 3: exit code 3");
     expect((err as Error).message).not.toContain('\n');
     expect(await registryTags(IMAGE)).not.toContain('broken');
     expect(await leftovers(dataDir)).toEqual([]);
