@@ -72,6 +72,8 @@ describe('infra/dev/services.sh on the shared machine', () => {
     expect(line(status.stdout, 'registry')).toMatch(/^registry: up \(127\.0\.0\.1:5000;/);
     expect(line(status.stdout, 'redis')).toMatch(/^redis: up \(127\.0\.0\.1:6379; appendonly yes, maxmemory-policy noeviction;/);
     expect(line(status.stdout, 'base image')).toBe('base image: up (slipway/busybox:latest)');
+    expect(line(status.stdout, 'debian base image')).toBe('debian base image: up (slipway/debian:bookworm)');
+    expect(line(status.stdout, 'node base image')).toBe('node base image: up (slipway/node:20)');
   });
 
   it('a second up starts nothing: every service is already running', async () => {
@@ -83,6 +85,23 @@ describe('infra/dev/services.sh on the shared machine', () => {
     expect(up.stdout).toMatch(/^registry already running on 127\.0\.0\.1:5000/m);
     expect(up.stdout).toMatch(/^redis already running on 127\.0\.0\.1:6379/m);
     expect(up.stdout).toMatch(/^base image slipway\/busybox:latest already present$/m);
+    expect(up.stdout).toMatch(/^base image slipway\/debian:bookworm already present$/m);
+    expect(up.stdout).toMatch(/^base image slipway\/node:20 already present$/m);
+    expect(up.stdout).not.toMatch(/mmdebstrap/);
+  });
+
+  it('the Debian and Node base images carry this machine\'s CA bundle and the host\'s Node and npm', async () => {
+    const { stdout } = await run('docker', [
+      'run', '--rm', '--network', 'none', 'slipway/node:20',
+      'sh', '-c', 'echo "$SSL_CERT_FILE $NODE_EXTRA_CA_CERTS"; node --version; npm --version; apt-get --version | head -n1; for f in /usr/local/share/ca-certificates/*.crt; do grep -qxF "$(sed -n 2p "$f")" /etc/ssl/certs/ca-certificates.crt && echo bundled; done',
+    ]);
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toBe('/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt');
+    expect(lines[1]).toBe(process.version);
+    expect(lines[2]).toBe((await run('npm', ['--version'])).stdout.trim());
+    expect(lines[3]).toMatch(/^apt /);
+    expect(lines.slice(4).length).toBeGreaterThan(0);
+    expect(new Set(lines.slice(4))).toEqual(new Set(['bundled']));
   });
 
   it('the base image is the busybox rootfs with the applets tests and examples use', async () => {
@@ -123,7 +142,9 @@ describe('infra/dev/services.sh with its own state folder', () => {
 
   afterAll(async () => {
     await services(['down'], env);
-    await run('docker', ['rmi', `127.0.0.1:${registryPort}/slipway/busybox:latest`]).catch(() => undefined);
+    for (const image of ['busybox:latest', 'debian:bookworm', 'node:20']) {
+      await run('docker', ['rmi', `127.0.0.1:${registryPort}/slipway/${image}`]).catch(() => undefined);
+    }
     await rm(state, { recursive: true, force: true });
   });
 
@@ -135,6 +156,8 @@ describe('infra/dev/services.sh with its own state folder', () => {
     expect(up.stdout).toMatch(new RegExp(`^started registry on 127\\.0\\.0\\.1:${registryPort} `, 'm'));
     expect(up.stdout).toMatch(new RegExp(`^started redis on 127\\.0\\.0\\.1:${redisPort} `, 'm'));
     expect(up.stdout).toMatch(new RegExp(`^pushed 127\\.0\\.0\\.1:${registryPort}/slipway/busybox:latest$`, 'm'));
+    expect(up.stdout).toMatch(new RegExp(`^pushed 127\\.0\\.0\\.1:${registryPort}/slipway/debian:bookworm$`, 'm'));
+    expect(up.stdout).toMatch(new RegExp(`^pushed 127\\.0\\.0\\.1:${registryPort}/slipway/node:20$`, 'm'));
 
     expect(await redisCli(redisPort, 'config', 'get', 'appendonly')).toBe('appendonly\nyes');
     expect(await redisCli(redisPort, 'config', 'get', 'appendfsync')).toBe('appendfsync\neverysec');
