@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerBuildRunner, parseEgressPolicy, type EgressPolicy, type Endpoint } from '../src/builders/index.js';
 import { nameservers, planRules, savedRules } from '../src/builders/egress.js';
 import { startDedicatedEngine } from '../src/builders/engine.js';
+import { loadConfig } from '../src/config.js';
 import { startRedis, type TestRedis } from './support/redis.js';
 import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, leftovers, makeRepo, memoryLog } from './builders-support.js';
 
@@ -26,6 +27,12 @@ describe('egress policy parsing and planning', () => {
     expect(() => parseEgressPolicy('10.1.0.0/33')).toThrow(/"10.1.0.0\/33" is neither an IPv4 address or CIDR/);
     expect(() => parseEgressPolicy('public,10.0.0.0/8')).toThrow(/cannot be part of an allow-list/);
     expect(() => parseEgressPolicy('bad host!')).toThrow(/neither/);
+  });
+
+  it('SLIPWAY_BUILD_EGRESS reaches the builders as a policy; a bad value stops start-up naming the variable', () => {
+    expect(loadConfig({}).buildEgress).toEqual({ kind: 'public' });
+    expect(loadConfig({ SLIPWAY_BUILD_EGRESS: 'none' }).buildEgress).toEqual({ kind: 'none' });
+    expect(() => loadConfig({ SLIPWAY_BUILD_EGRESS: '10.0.0.0/99' })).toThrow(/^invalid settings: SLIPWAY_BUILD_EGRESS: "10\.0\.0\.0\/99" is neither/);
   });
 
   it('uses the non-loopback nameservers of resolv.conf', () => {
