@@ -19,13 +19,12 @@ import { DemoClient } from './api-client.js';
 import { removeDeployments } from './cleanup.js';
 import { startGitServer, type GitServer } from './git-server.js';
 import { Narrator, waitFor } from './narrator.js';
-import { appFiles, SampleRepo } from './sample-app.js';
+import { answersVersion, appFiles, describeAnswer, SampleRepo } from './sample-app.js';
 import { deliver, pushPayload } from './webhook.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const REPO = 'demo/hello';
 const REGISTRY = '127.0.0.1:5000';
-const BASE_IMAGE = `${REGISTRY}/slipway/busybox:latest`;
 /** Demo ports (18180-18199 are the demo's): environments, slipway, the git server. */
 const PORTS = { staging: 18180, production: 18181, slipway: 18190, git: 18191 };
 const BUILD_TIMEOUT_MS = 5 * 60_000;
@@ -49,7 +48,7 @@ export function demoConfig() {
         protected: true,
       },
     },
-    rules: [{ name: 'edge', source: 'branch', match: 'main', tags: ['edge', '{sourceref}-{sha:7}'], deploy: 'staging' }],
+    rules: [{ name: 'edge', source: 'branch', match: 'main', tags: ['edge', '{sourceref}-{sha:7}'], cache: true, deploy: 'staging' }],
   };
 }
 
@@ -86,6 +85,12 @@ async function body(url: string): Promise<string | undefined> {
   }
 }
 
+/** The body `url` serves while it answers as `version`, else undefined. */
+async function servedVersion(url: string, version: string): Promise<string | undefined> {
+  const served = await body(url);
+  return answersVersion(served, version) ? served : undefined;
+}
+
 async function main(argv: string[]): Promise<number> {
   const once = argv.includes('--once');
   const n = new Narrator(9);
@@ -110,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
   };
   interrupted.catch(() => undefined);
   try {
-    n.next('Services: Docker Engine + Swarm, the registry on 127.0.0.1:5000, Redis, the busybox base image');
+    n.next('Services: Docker Engine + Swarm, the registry on 127.0.0.1:5000, Redis, and the Debian and Node 20 base images (made here the first time: a minute or two)');
     await step(runServicesScript(n));
 
     // A fresh state each run, and no leftovers of an earlier run in the Swarm.
@@ -124,8 +129,8 @@ async function main(argv: string[]): Promise<number> {
     cleanups.push(() => git!.close());
     const repo = await SampleRepo.create(state, REPO);
     const cloneUrl = `${git.url}/${REPO}.git`;
-    const first = await repo.commit(appFiles(BASE_IMAGE, { version: 'v1', healthy: true }), 'hello v1');
-    n.ok(`${cloneUrl} at ${first.sha.slice(0, 7)} "hello v1" (busybox httpd serving its version, HEALTHCHECK on /healthz)`);
+    const first = await repo.commit(await appFiles({ version: 'v1', healthy: true }), 'hello v1');
+    n.ok(`${cloneUrl} at ${first.sha.slice(0, 7)} "hello v1": a TypeScript service (fastify, pino, zod; npm ci and tsc in a build stage, HEALTHCHECK on /healthz)`);
 
     n.next('slipway up (API, dashboard and workers in one process, with a private Redis)');
     const base: Config = loadConfig();
@@ -161,6 +166,7 @@ async function main(argv: string[]): Promise<number> {
     };
 
     n.next('git push (v1): GitHub would now send a signed push webhook; here it is');
+    n.info('the first build downloads the app\'s npm dependencies inside its own dedicated engine (the egress policy lets it reach the registry, nothing private); later builds reuse the repository\'s cache');
     const v1 = await step(pushAndBuild(first, 'v1'));
     n.ok(`built and pushed ${v1.image}@${v1.digest} tags ${v1.tags.join(', ')}`);
 
@@ -168,8 +174,8 @@ async function main(argv: string[]): Promise<number> {
     const stagingV1 = await step(followRollout(api, v1, 'staging', n));
     if (stagingV1.status !== 'succeeded') throw new DemoFailure(`the staging rollout ended ${stagingV1.status}: ${stagingV1.error}`);
     const stagingUrl = `http://127.0.0.1:${PORTS.staging}/`;
-    const servedV1 = await step(waitFor('staging to serve v1', async () => ((await body(stagingUrl))?.includes('v1') ? await body(stagingUrl) : undefined), 60_000));
-    n.ok(`${stagingUrl} answers: ${servedV1}`);
+    const servedV1 = await step(waitFor('staging to serve v1', () => servedVersion(stagingUrl, 'v1'), 60_000));
+    n.ok(`${stagingUrl} answers: ${describeAnswer(servedV1)}`);
 
     n.next('Promote to production: exactly the digest staging runs');
     const promoted = await api.call<DeploymentRecord>('POST', `/api/repos/${REPO}/environments/production/promote`, {});
@@ -178,11 +184,11 @@ async function main(argv: string[]): Promise<number> {
     if (prod.status !== 'succeeded') throw new DemoFailure(`the production rollout ended ${prod.status}: ${prod.error}`);
     if (prod.digest !== v1.digest) throw new DemoFailure(`production runs ${prod.digest}, staging ran ${v1.digest}`);
     const prodUrl = `http://127.0.0.1:${PORTS.production}/`;
-    const servedProd = await step(waitFor('production to serve v1', async () => ((await body(prodUrl))?.includes('v1') ? await body(prodUrl) : undefined), 60_000));
-    n.ok(`${prodUrl} answers: ${servedProd}`);
+    const servedProd = await step(waitFor('production to serve v1', () => servedVersion(prodUrl, 'v1'), 60_000));
+    n.ok(`${prodUrl} answers: ${describeAnswer(servedProd)}`);
 
     n.next('git push (v2) with a broken health check: /healthz is gone, so no v2 task ever becomes healthy');
-    const second = await repo.commit(appFiles(BASE_IMAGE, { version: 'v2', healthy: false }), 'hello v2 (forgot /healthz)', ['www/healthz']);
+    const second = await repo.commit(await appFiles({ version: 'v2', healthy: false }), 'hello v2 (forgot /healthz)');
     const v2 = await step(pushAndBuild(second, 'v2'));
     n.ok(`built and pushed ${v2.image}@${v2.digest}`);
     const stagingV2 = await step(followRollout(api, v2, 'staging', n));
@@ -191,8 +197,8 @@ async function main(argv: string[]): Promise<number> {
     }
     const env = await api.get<{ current: DeploymentRecord | null }>(`/api/repos/${REPO}/environments/staging`);
     if (env.current?.digest !== v1.digest) throw new DemoFailure(`after the rollback staging's current revision is ${env.current?.digest}, not v1's ${v1.digest}`);
-    const stillV1 = await step(waitFor('staging to serve v1 again', async () => ((await body(stagingUrl))?.includes('v1') ? await body(stagingUrl) : undefined), 60_000));
-    n.ok(`automatic rollback: staging ${stagingV2.status.replace('_', ' ')}${stagingV2.error ? ` (${stagingV2.error})` : ''}; ${stagingUrl} still answers: ${stillV1}`);
+    const stillV1 = await step(waitFor('staging to serve v1 again', () => servedVersion(stagingUrl, 'v1'), 60_000));
+    n.ok(`automatic rollback: staging ${stagingV2.status.replace('_', ' ')}${stagingV2.error ? ` (${stagingV2.error})` : ''}; ${stagingUrl} still answers: ${describeAnswer(stillV1)}`);
 
     n.next('Done: the dashboard');
     n.info(`Dashboard:  ${up.url}/`);

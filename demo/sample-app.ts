@@ -2,35 +2,51 @@ import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { appFiles as fixtureFiles } from '../test/fixtures/apps/index.js';
 
 const run = promisify(execFile);
 
 /**
- * The demo's sample application: busybox httpd serving a version string, on the local busybox
- * base image, with a HEALTHCHECK that asks for /healthz. A "broken" version forgets /healthz,
- * so its containers never become healthy and the rollout rolls back on its own.
+ * The demo's sample application: the node-api fixture (test/fixtures/apps/node-api), a real
+ * TypeScript service whose image runs `npm ci` and `tsc` in a build stage, on the Node base image
+ * made on this machine. Each demo version sets the Dockerfile's APP_VERSION default, which the app
+ * answers on `/`; a "broken" version renames its /healthz route, so its containers never become
+ * healthy and the rollout rolls back on its own.
  */
 export interface AppVersion {
   version: string;
   healthy: boolean;
 }
 
-export function appFiles(base: string, v: AppVersion): Record<string, string> {
-  return {
-    Dockerfile: [
-      `FROM ${base}`,
-      'COPY www /www',
-      '# Healthy only when the app answers /healthz.',
-      'HEALTHCHECK --interval=2s --timeout=2s --start-period=1s --retries=2 CMD ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"]',
-      'EXPOSE 8080',
-      'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]',
-      '',
-    ].join('\n'),
-    'www/index.html': `hello from slipway demo ${v.version}\n`,
-    'www/version.txt': `${v.version}\n`,
-    ...(v.healthy ? { 'www/healthz': 'ok\n' } : {}),
-    'README.md': '# hello\n\nThe slipway demo app: `httpd` serving its version on port 8080.\n',
+export async function appFiles(v: AppVersion): Promise<Record<string, string>> {
+  const files = await fixtureFiles('node-api');
+  const replace = (file: string, from: RegExp, to: string) => {
+    const text = files[file];
+    if (!text || !from.test(text)) throw new Error(`the node-api fixture's ${file} no longer has ${from}`);
+    files[file] = text.replace(from, to);
   };
+  replace('Dockerfile', /^ARG APP_VERSION=.*$/m, `ARG APP_VERSION=${v.version}`);
+  if (!v.healthy) replace('src/server.ts', /'\/healthz'/, "'/health'");
+  return files;
+}
+
+/** What the app answers on `/` (`{"name": "node-api", "version": "v1", …}`), told in a few words. */
+export function describeAnswer(body: string): string {
+  try {
+    const answer = JSON.parse(body) as { name?: string; version?: string; node?: string };
+    return `${answer.name} ${answer.version} (node ${answer.node})`;
+  } catch {
+    return body;
+  }
+}
+
+/** The app answered `/` as the given version. */
+export function answersVersion(body: string | undefined, version: string): boolean {
+  try {
+    return body !== undefined && (JSON.parse(body) as { version?: string }).version === version;
+  } catch {
+    return false;
+  }
 }
 
 async function git(cwd: string, ...args: string[]): Promise<string> {

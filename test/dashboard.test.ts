@@ -7,7 +7,7 @@ import { DemoClient } from '../demo/api-client.js';
 import { removeDeployments } from '../demo/cleanup.js';
 import { startGitServer, type GitServer } from '../demo/git-server.js';
 import { waitFor } from '../demo/narrator.js';
-import { appFiles, SampleRepo, type Commit } from '../demo/sample-app.js';
+import { SampleRepo, type Commit } from '../demo/sample-app.js';
 import { deliver, pushPayload } from '../demo/webhook.js';
 import { loadConfig } from '../src/config.js';
 import { dockerClient, startUp, type UpHandle } from '../src/main.js';
@@ -37,11 +37,25 @@ let v1: BuildRecord;
 /** Uncaught errors of the dashboard's scripts: every test ends with none. */
 const pageErrors: string[] = [];
 
-/** The sample app; `slow` adds a build step that takes a few seconds, so a browser can watch it run. */
+/**
+ * A small app that builds in a second (busybox httpd serving its version): the browser tests are
+ * about the dashboard, not the build. `slow` adds a step that takes a few seconds, so a browser
+ * can watch a build run.
+ */
 function files(version: string, slow = false): Record<string, string> {
-  const f = appFiles(BASE_IMAGE, { version, healthy: true });
-  if (slow) f.Dockerfile = f.Dockerfile!.replace('COPY www /www', 'RUN echo "compiling hello" && sleep 6 && echo "compiled hello"\nCOPY www /www');
-  return f;
+  return {
+    Dockerfile: [
+      `FROM ${BASE_IMAGE}`,
+      ...(slow ? ['RUN echo "compiling hello" && sleep 6 && echo "compiled hello"'] : []),
+      'COPY www /www',
+      'HEALTHCHECK --interval=2s --timeout=2s --start-period=1s --retries=2 CMD ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"]',
+      'EXPOSE 8080',
+      'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]',
+      '',
+    ].join('\n'),
+    'www/index.html': `hello from slipway demo ${version}\n`,
+    'www/healthz': 'ok\n',
+  };
 }
 
 function config() {

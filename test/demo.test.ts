@@ -21,14 +21,15 @@ describe('npm run demo -- --once', () => {
     // The narration shows each stage, in order.
     const stages = [
       'signed push webhook accepted (202)',
+      'npm ci', // the real app's dependencies, downloaded inside the dedicated build
       '==> ', // build log lines streamed from the build
       'staging revision 1: succeeded',
-      'http://127.0.0.1:18180/ answers: hello from slipway demo v1',
+      'http://127.0.0.1:18180/ answers: node-api v1 (node v',
       'production revision 1: succeeded',
-      'http://127.0.0.1:18181/ answers: hello from slipway demo v1',
+      'http://127.0.0.1:18181/ answers: node-api v1 (node v',
       'staging revision 2: rolled back',
       'automatic rollback: staging rolled back',
-      'still answers: hello from slipway demo v1',
+      'still answers: node-api v1 (node v',
       'Dashboard:  http://127.0.0.1:18190/',
       'Token:      ',
     ];

@@ -102,6 +102,7 @@ export function buildPage({ params, ctx, signal }) {
         h('dt', {}, 'Ref'), h('dd', {}, h('code', {}, b.ref), ' at ', shortSha(b.sha)),
         h('dt', {}, 'Rules'), h('dd', {}, (b.rules ?? []).join(', ') || '—'),
         h('dt', {}, 'Image'), h('dd', {}, h('code', {}, b.image)),
+        h('dt', {}, 'Dockerfile'), h('dd', { id: 'build-dockerfile' }, h('code', {}, `${b.context}/${b.dockerfile}`), b.target ? [' stage ', h('code', {}, b.target)] : null, b.cache ? ' · cache' : ''),
         h('dt', {}, 'Tags'), h('dd', { id: 'build-tags' }, tags(b.tags)),
         h('dt', {}, 'Digest'), h('dd', { id: 'build-digest' }, shortDigest(b.digest)),
         h('dt', {}, 'Queued'), h('dd', {}, time(b.queuedAt), b.by ? ` by ${b.by}` : ''),

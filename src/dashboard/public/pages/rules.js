@@ -125,8 +125,8 @@ export function rulesPage({ params, ctx, signal }) {
     const builds = p.builds ?? [];
     fill(preview, 
       h('p', {}, `${p.source ?? '?'} `, h('code', {}, p.sourceref ?? p.ref), ` → ${builds.length} build${builds.length === 1 ? '' : 's'}`),
-      table('Builds this ref would start', ['Rules', 'Tags', 'Context', 'Dockerfile', 'Deploys to'],
-        builds.map((b) => [b.rules.join(', '), tags(b.tags), h('code', {}, b.context), h('code', {}, b.dockerfile), (b.deploy ?? []).join(', ') || '—']),
+      table('Builds this ref would start', ['Rules', 'Tags', 'Context', 'Dockerfile', 'Stage', 'Deploys to'],
+        builds.map((b) => [b.rules.join(', '), tags(b.tags), h('code', {}, b.context), h('code', {}, b.dockerfile), b.target ? h('code', {}, b.target) : 'last', (b.deploy ?? []).join(', ') || '—']),
         'Nothing would be built.'),
       p.skipped?.length ? [h('h3', {}, 'Skipped rules'), h('ul', { class: 'skipped' }, p.skipped.map((s) => h('li', {}, h('strong', {}, s.rule), `: ${s.reason}`)))] : null,
       p.warnings?.length ? [h('h3', {}, 'Warnings'), h('ul', {}, p.warnings.map((w) => h('li', {}, typeof w === 'string' ? w : `${w.path ? `${w.path}: ` : ''}${w.message ?? JSON.stringify(w)}`)))] : null);
