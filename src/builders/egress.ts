@@ -189,7 +189,19 @@ export async function planRules(o: EgressOptions): Promise<RuleSpec[]> {
   return rules;
 }
 
-const iptables = (args: string[]) => exec('iptables', ['-w', '10', ...args]);
+/**
+ * Applies rule changes to both tables in one `iptables-restore --noflush` (one process and one
+ * commit per table, instead of one process per rule); `lines` are `-I …` or `-D …` by table.
+ */
+async function restore(lines: Record<'filter' | 'nat', string[]>): Promise<void> {
+  const text = (['filter', 'nat'] as const)
+    .filter((t) => lines[t].length > 0)
+    .map((t) => `*${t}\n${lines[t].join('\n')}\nCOMMIT\n`)
+    .join('');
+  if (!text) return;
+  const res = await exec('iptables-restore', ['--noflush', '--wait', '10'], { input: text });
+  if (res.code !== 0) throw new Error(`iptables-restore: ${res.stderr.trim() || `exit ${res.code}`}`);
+}
 
 function commentOf(slot: string, index: number, label: string): string {
   return `${COMMENT_PREFIX}${slot}:${index}:${label}`.replace(/\s+/g, '_').slice(0, 255);
@@ -207,15 +219,15 @@ export async function openEgress(o: EgressOptions): Promise<Egress> {
     if (forward !== '1') await exec('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
   }
   const position = new Map<string, number>();
+  const lines: Record<'filter' | 'nat', string[]> = { filter: [], nat: [] };
+  for (const [i, rule] of rules.entries()) {
+    const at = (position.get(`${rule.table}/${rule.chain}`) ?? 0) + 1;
+    position.set(`${rule.table}/${rule.chain}`, at);
+    lines[rule.table].push(['-I', rule.chain, String(at), ...rule.args, '-m', 'comment', '--comment', commentOf(o.slot, i, rule.label)].join(' '));
+  }
+  // One commit per table: a failure leaves that table as it was; the other is undone here.
   try {
-    for (const [i, rule] of rules.entries()) {
-      const key = `${rule.table}/${rule.chain}`;
-      const at = (position.get(key) ?? 0) + 1;
-      position.set(key, at);
-      const args = ['-t', rule.table, '-I', rule.chain, String(at), ...rule.args, '-m', 'comment', '--comment', commentOf(o.slot, i, rule.label)];
-      const res = await iptables(args);
-      if (res.code !== 0) throw new Error(`iptables ${args.join(' ')}: ${res.stderr.trim() || `exit ${res.code}`}`);
-    }
+    await restore(lines);
   } catch (err) {
     await removeEgressRules((slot) => slot === o.slot);
     throw err;
@@ -224,7 +236,7 @@ export async function openEgress(o: EgressOptions): Promise<Egress> {
 }
 
 interface SavedRule {
-  table: string;
+  table: 'filter' | 'nat';
   packets: number;
   /** The rule as `iptables-save` prints it, from `-A` on. */
   args: string[];
@@ -235,7 +247,7 @@ interface SavedRule {
 /** Every rule slipway added, across the filter and nat tables, with its counters. */
 export async function savedRules(): Promise<SavedRule[]> {
   const out: SavedRule[] = [];
-  for (const table of ['filter', 'nat']) {
+  for (const table of ['filter', 'nat'] as const) {
     // A machine without iptables has no rules of ours either.
     const res = await exec('iptables-save', ['-c', '-t', table]).catch(() => ({ stdout: '' }));
     for (const line of res.stdout.split('\n')) {
@@ -259,13 +271,18 @@ function words(line: string): string[] {
 
 /** Removes the rules of every slot `which` names; answers how many went. */
 export async function removeEgressRules(which: (slot: string) => boolean): Promise<number> {
-  let removed = 0;
+  const lines: Record<'filter' | 'nat', string[]> = { filter: [], nat: [] };
   for (const rule of await savedRules()) {
     if (!which(rule.slot)) continue;
-    const res = await iptables(['-t', rule.table, '-D', ...rule.args.slice(1)]);
-    if (res.code === 0) removed++;
+    lines[rule.table].push(['-D', ...rule.args.slice(1).map(quoted)].join(' '));
   }
-  return removed;
+  await restore(lines);
+  return lines.filter.length + lines.nat.length;
+}
+
+/** A word as iptables-restore reads it back. */
+function quoted(word: string): string {
+  return /^[^\s"\\]+$/.test(word) ? word : `"${word.replace(/(["\\])/g, '\\$1')}"`;
 }
 
 /** The refusing rules of a slot that counted packets. */

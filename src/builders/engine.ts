@@ -179,6 +179,11 @@ async function findDockerd(execRoot: string): Promise<number | undefined> {
   return undefined;
 }
 
+async function allGone(pids: readonly number[], ms: number): Promise<boolean> {
+  const gone = await Promise.all(pids.map((p) => waitGone(p, ms)));
+  return gone.every(Boolean);
+}
+
 /** An exclusive lock file naming its owner; a lock whose owner is dead is taken over. */
 async function lockCache(lockPath: string): Promise<string | null> {
   const me = await selfOwner();
@@ -208,7 +213,11 @@ export async function stopSlot(slot: string, record: SlotRecord, child?: ReturnT
   // A dockerd already shutting down may have removed its pidfile: its command line still names the slot.
   const pid = child?.pid ?? (await pidFromFile(path.join(slot, 'docker.pid'), `--exec-root=${execRoot}`)) ?? (await findDockerd(execRoot));
   if (pid !== undefined && (child ? child.exitCode === null && child.signalCode === null : true)) {
+    const helpers = (await processesUnder(slot)).filter((p) => p !== pid);
     kill(pid, 'SIGTERM');
+    // dockerd 20.10 stops its containerd as the last step of a clean shutdown, then idles about a
+    // second before it exits: once its containerd is gone, nothing of the data root is left to write.
+    if (helpers.length > 0 && (await allGone(helpers, 10_000)) && !(await waitGone(pid, 100))) kill(pid, 'SIGKILL');
     if (!(await waitGone(pid, 10_000))) kill(pid, 'SIGKILL');
     await waitGone(pid, 5_000);
   }

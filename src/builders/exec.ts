@@ -10,16 +10,19 @@ export interface ExecResult {
 export function exec(
   file: string,
   args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; signal?: AbortSignal; onStderrLine?: (line: string) => void } = {},
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; signal?: AbortSignal; onStderrLine?: (line: string) => void; input?: string } = {},
 ): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       cwd: opts.cwd,
       env: opts.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
       signal: opts.signal,
       killSignal: 'SIGKILL',
     });
+    // A program that exits before reading its input must not fail us with EPIPE.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
     let stdout = '';
     let stderr = '';
     let partial = '';
