@@ -4,9 +4,9 @@
  * For each fixture app (test/fixtures/apps: node-api, debian-tool) three builds in a row: cold (no
  * cache of this app anywhere), warm after a one-file source change, and (node-api) warm after a
  * dependency change (one package added to the lockfile).
- * - slipway: DockerBuildRunner, `dedicated` isolation, `cache: true`, default egress policy: from the
- *   runner's start to the pushed digest (source fetch, engine start, base image pull, context, build,
- *   export, push, clean up).
+ * - slipway: DockerBuildRunner as a worker runs it (`dedicated` isolation, `cache: true`, the default
+ *   egress policy, the repository's engine kept for its next build): from the runner's start to its
+ *   end (source fetch, engine start, base image pull, context, build, export, push, clean up).
  * - baseline: the same contexts built with BuildKit through the Engine API (`POST /build?version=2`,
  *   what `docker build` does) on the host engine with its build cache (pruned before each app's
  *   cold build; the base images stay, as they would on a developer's machine) and no push.
@@ -24,6 +24,7 @@ import { Redis } from 'ioredis';
 import { DockerBuildRunner } from '../src/builders/index.js';
 import { BuildProgress, readJsonLines } from '../src/builders/progress.js';
 import { packContext } from '../src/builders/context.js';
+import { loadConfig } from '../src/config.js';
 import { appFiles, type AppName } from '../test/fixtures/apps/index.js';
 import { REGISTRY, buildRecord, deleteRegistryRepo, git, makeRepo } from '../test/builders-support.js';
 import { startRedis } from '../test/support/redis.js';
@@ -48,9 +49,13 @@ const touchSource = (file: string): Change => async (dir) => {
   await writeFile(full, `${await readFile(full, 'utf8')}\n// changed at ${Date.now()}\n`);
 };
 
-/** Adds one small package to the lockfile (and package.json), as a developer's `npm install x` does. */
+/**
+ * Adds one small package to the lockfile (and package.json), as a developer's `npm install x` does.
+ * The lockfile keeps its `resolved` URLs whatever this machine's npmrc says: without them `npm ci`
+ * would ask the registry about every package again.
+ */
 const addDependency: Change = async (dir) => {
-  await exec('npm', ['install', '--package-lock-only', '--no-audit', '--no-fund', 'ms@2.1.3'], { cwd: dir });
+  await exec('npm', ['install', '--package-lock-only', '--no-audit', '--no-fund', '--omit-lockfile-registry-resolved=false', 'ms@2.1.3'], { cwd: dir });
 };
 
 async function baselineBuild(dir: string, tag: string): Promise<number> {
@@ -130,7 +135,8 @@ async function main(): Promise<void> {
   const redisServer = await startRedis();
   const redis = new Redis(redisServer.url);
   const dataDir = await mkdtemp(path.join(tmpdir(), 'bench-apps-'));
-  const runner = new DockerBuildRunner({ redis, docker, dataDir, defaults: { isolation: 'dedicated' } });
+  // As a worker runs it by default: a repository's engine is kept for its next build (SLIPWAY_BUILDER_KEEP).
+  const runner = new DockerBuildRunner({ redis, docker, dataDir, defaults: { isolation: 'dedicated' }, keepEngineMs: loadConfig({}).builderKeepMs ?? 0 });
   try {
     const node = await benchApp('node-api', [touchSource('src/server.ts'), addDependency], runner);
     const debian = await benchApp('debian-tool', [touchSource(await mainSource('debian-tool'))], runner);
@@ -156,6 +162,7 @@ async function main(): Promise<void> {
       )}\n`,
     );
   } finally {
+    await runner.close();
     redis.disconnect();
     await redisServer.stop();
     await rm(dataDir, { recursive: true, force: true });

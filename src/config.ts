@@ -75,6 +75,8 @@ const Env = z.object({
       return z.NEVER;
     }
   }),
+  /** Builders: how long a repository's cached dedicated engine stays up after a build for its next one; 0 stops it at once. */
+  SLIPWAY_BUILDER_KEEP: Duration.default(60_000),
   /** Builders: GitHub token for cloning private repositories over https (sent only to github.com, never logged). */
   SLIPWAY_GITHUB_TOKEN: Optional,
   /** GitHub feedback: the REST API that commit statuses and deployments go to (GitHub Enterprise: https://HOST/api/v3). */
@@ -106,6 +108,7 @@ export type Config = {
   registryAuth?: { registry: string; username: string; password: string } | undefined;
   insecureRegistries?: string[];
   buildEgress?: EgressPolicy;
+  builderKeepMs?: number;
   githubToken?: string | undefined;
   githubApiUrl?: string;
   githubStatusToken?: string | undefined;
@@ -153,6 +156,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         : undefined,
     insecureRegistries: e.SLIPWAY_INSECURE_REGISTRIES,
     buildEgress: e.SLIPWAY_BUILD_EGRESS,
+    builderKeepMs: e.SLIPWAY_BUILDER_KEEP,
     githubToken: e.SLIPWAY_GITHUB_TOKEN,
     githubApiUrl: e.SLIPWAY_GITHUB_API_URL,
     // The clone token is promised to github.com only: it writes statuses only to github.com's API.

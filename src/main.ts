@@ -106,6 +106,7 @@ function createBuildersFor(deps: { docker: Docker; redis: Redis; log: Logger; co
     insecureRegistries: config.insecureRegistries ?? [],
     egress: config.buildEgress ?? { kind: 'public' },
     protect: slipwayEndpoints(deps.redis, config),
+    keepEngineMs: config.builderKeepMs ?? 60_000,
     ...(config.registryAuth ? { registryCredentials: { [config.registryAuth.registry]: config.registryAuth } } : {}),
     ...(config.githubToken ? { githubToken: config.githubToken } : {}),
   });

@@ -63,7 +63,14 @@ async function get(port: number, route: string): Promise<{ status: number; body:
 }
 
 beforeAll(async () => {
-  slipway = await startSlipway({ name: 'apps', secret: SECRET, adminToken: ADMIN, env: { SLIPWAY_LOG_LEVEL: process.env.APPS_E2E_LOG ?? 'silent' } });
+  slipway = await startSlipway({
+    name: 'apps',
+    secret: SECRET,
+    adminToken: ADMIN,
+    // Engines stop with their builds here, so each case can check that nothing is left behind
+    // (keeping a repository's engine for its next build is tested in builders-features).
+    env: { SLIPWAY_LOG_LEVEL: process.env.APPS_E2E_LOG ?? 'silent', SLIPWAY_BUILDER_KEEP: '0s' },
+  });
   for (const c of CASES) {
     const res = await fetch(`${slipway.serve.url}/api/repos/${repoOf(c)}`, {
       method: 'PUT',

@@ -89,6 +89,44 @@ describe('multi-stage builds', () => {
   });
 });
 
+describe('a repository\'s engine kept for its next build (SLIPWAY_BUILDER_KEEP)', () => {
+  it('serves the same repository\'s next cached build, never another repository or an uncached build, and stops on close', { timeout: 180_000 }, async () => {
+    const keeping = new DockerBuildRunner({ redis, docker, dataDir, defaults: { isolation: 'dedicated' }, keepEngineMs: 60_000 });
+    const once = async (repo: string, cache: boolean, files: Record<string, string>, dir?: string) => {
+      const { dir: d, sha } = await makeRepo(files, dir);
+      if (!dir) dirs.push(d);
+      const log = memoryLog();
+      const b = buildRecord({ repo, sha, image: IMAGE, tags: [`k-${sha.slice(0, 7)}`], cloneUrl: `file://${d}`, cache });
+      await keeping.run(b, { signal: new AbortController().signal, log });
+      return { dir: d, id: b.id, log: log.text() };
+    };
+    try {
+      // The first build's RUN step is refused by the egress policy; the second's is not.
+      const first = await once('acme/kept', true, { Dockerfile: `FROM ${BASE}\nRUN nc -w 3 10.0.0.1 80 </dev/null || echo refused\n` });
+      expect(first.log).toMatch(/engine ready in \d+ ms \(repository cache\)/);
+      expect(first.log).toMatch(/egress policy public refused connections to private range 10\.0\.0\.0\/8/);
+      const slots = (await leftovers(dataDir)).filter((l) => l.startsWith('dir x/'));
+      expect(slots).toHaveLength(1);
+
+      const second = await once('acme/kept', true, { Dockerfile: `FROM ${BASE}\nRUN echo second\n` }, first.dir);
+      expect(second.log).toContain(`engine: this repository's engine, kept since build ${first.id}`);
+      expect(second.log).not.toMatch(/engine ready in/);
+      // Refusals are counted per build, not since the engine started.
+      expect(second.log).not.toMatch(/egress policy public refused/);
+
+      const other = await once('acme/other-kept', true, { Dockerfile: `FROM ${BASE}\nRUN echo other\n` });
+      expect(other.log).toMatch(/engine ready in/);
+      const uncached = await once('acme/kept', false, { Dockerfile: `FROM ${BASE}\nRUN echo uncached\n` }, first.dir);
+      expect(uncached.log).toMatch(/engine ready in \d+ ms \(fresh data root\)/);
+      // Two repositories' engines wait; the uncached one stopped with its build.
+      expect((await leftovers(dataDir)).filter((l) => l.startsWith('dir x/'))).toHaveLength(2);
+    } finally {
+      await keeping.close();
+    }
+    expect(await leftovers(dataDir)).toEqual([]);
+  });
+});
+
 describe('RUN --mount=type=cache', () => {
   // Each build adds one file to the cache mount and prints what the mount held before.
   const step = (n: number) => ({

@@ -12,7 +12,8 @@ import {
 } from '../queue/index.js';
 import type { BuildRecord } from '../store/index.js';
 import { packContext } from './context.js';
-import { sharedEngine, startDedicatedEngine, type BuilderEngine } from './engine.js';
+import { sharedEngine, type BuilderEngine } from './engine.js';
+import { EngineKeeper } from './keeper.js';
 import { BuildError } from './errors.js';
 import { removeTree, selfOwner, writeJson } from './host.js';
 import { buildersRoot, runsDir } from './paths.js';
@@ -54,6 +55,11 @@ export interface DockerBuildRunnerOptions {
   protect?: readonly Endpoint[];
   /** Token for private GitHub clones over https. */
   githubToken?: string;
+  /**
+   * How long a repository's cached dedicated engine is kept after a build for its next build
+   * (SLIPWAY_BUILDER_KEEP); 0, the default here, stops every engine when its build ends.
+   */
+  keepEngineMs?: number;
   /** Defaults when the repository config says nothing: dedicated, 30 min. */
   defaults?: Partial<RepoBuildSettings>;
   clock?: () => Date;
@@ -70,14 +76,21 @@ export class DockerBuildRunner implements BuildRunner {
   private readonly registry: RegistryClient;
   private readonly reuse: ReuseIndex;
   private readonly clock: () => Date;
+  private readonly keeper: EngineKeeper;
 
   constructor(private readonly opts: DockerBuildRunnerOptions) {
+    this.keeper = new EngineKeeper(opts.keepEngineMs ?? 0);
     this.registry = new RegistryClient({
       credentialsFor: (host) => opts.registryCredentials?.[host],
       insecure: opts.insecureRegistries,
     });
     this.reuse = new ReuseIndex(opts.redis);
     this.clock = opts.clock ?? (() => new Date());
+  }
+
+  /** Stops the engines kept for next builds. */
+  async close(): Promise<void> {
+    await this.keeper.close();
   }
 
   async run(build: BuildRecord, ctx: { signal: AbortSignal; log: BuildLog }): Promise<BuildOutcome> {
@@ -141,7 +154,7 @@ export class DockerBuildRunner implements BuildRunner {
     if (settings.isolation === 'dedicated') log.step('start dedicated engine');
     const starting: Promise<BuilderEngine> =
       settings.isolation === 'dedicated'
-        ? startDedicatedEngine({
+        ? this.keeper.acquire({
             root: buildersRoot(this.opts.dataDir),
             buildId: build.id,
             repo: build.repo,
@@ -155,7 +168,8 @@ export class DockerBuildRunner implements BuildRunner {
           })
         : Promise.resolve(sharedEngine(this.opts.docker));
     const started = starting.then((engine) => {
-      cleanups.push(() => engine.close());
+      // An engine that ended its build without being aborted may serve the repository's next build.
+      cleanups.push(() => engine.close(!signal.aborted));
       return engine;
     });
     try {

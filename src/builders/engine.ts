@@ -22,15 +22,26 @@ import {
   type Owner,
 } from './host.js';
 import { cacheDir, slotsDir } from './paths.js';
-import { describePolicy, openEgress, refusalSentence, removeEgressRules, slotTag, type EgressPolicy, type Endpoint } from './egress.js';
+import { describePolicy, openEgress, refusalSentence, removeEgressRules, slotTag, type EgressPolicy, type Endpoint, type Refusal } from './egress.js';
 
 /** The Docker engine one build talks to, and how to let it go when the build ends. */
 export interface BuilderEngine {
   docker: Docker;
   isolation: 'dedicated' | 'shared';
-  /** What the egress policy refused RUN steps so far (one sentence), or null: nothing, or no policy (shared). */
+  /** What the egress policy refused this build's RUN steps (one sentence), or null: nothing, or no policy (shared). */
   egressRefusals(): Promise<string | null>;
-  close(): Promise<void>;
+  /** Lets the engine go; `reusable`: it ended a build cleanly, so a keeper may hold it for the repository's next build. */
+  close(reusable?: boolean): Promise<void>;
+}
+
+/** A dedicated engine as its keeper sees it (src/builders/keeper.ts). */
+export interface DedicatedEngine extends BuilderEngine {
+  /** Its data root is the repository's cache: the only kind worth keeping for the next build. */
+  cached: boolean;
+  /** The engine still runs and answers. */
+  alive(): Promise<boolean>;
+  /** Hands a kept engine to the next build of its repository: its slot names that build, refusals count from now. */
+  adopt(buildId: string): Promise<void>;
 }
 
 /** What a dedicated engine's slot directory records, so a reaper can undo it after a crash. */
@@ -74,7 +85,7 @@ export const execRootOf = (slot: string) => path.join(slot, 'e');
  * repository's own (`cache/<owner>__<name>`), kept for its next build; else it lives in the slot and
  * goes with it. The engine gets SIGTERM if the worker dies (PDEATHSIG); the reaper does the rest.
  */
-export async function startDedicatedEngine(opts: DedicatedEngineOptions): Promise<BuilderEngine> {
+export async function startDedicatedEngine(opts: DedicatedEngineOptions): Promise<DedicatedEngine> {
   const root = path.resolve(opts.root);
   const slot = path.join(slotsDir(root), randomBytes(4).toString('hex'));
   const execRoot = execRootOf(slot);
@@ -159,10 +170,18 @@ export async function startDedicatedEngine(opts: DedicatedEngineOptions): Promis
       await new Promise((r) => setTimeout(r, 40));
     }
     opts.log(`engine ready in ${Date.now() - started} ms (${record.keepDataRoot ? 'repository cache' : 'fresh data root'})`);
+    let counted: Refusal[] = [];
     return {
       docker,
       isolation: 'dedicated',
-      egressRefusals: async () => refusalSentence(policy, await egress.refusals()),
+      cached: record.keepDataRoot,
+      egressRefusals: async () => refusalSentence(policy, since(counted, await egress.refusals())),
+      alive: async () => child!.exitCode === null && child!.signalCode === null && (await docker.ping().then(() => true, () => false)),
+      adopt: async (buildId) => {
+        counted = await egress.refusals();
+        record.buildId = buildId;
+        await writeJson(path.join(slot, 'slot.json'), record);
+      },
       close: teardown,
     };
   } catch (err) {
@@ -177,6 +196,13 @@ async function findDockerd(execRoot: string): Promise<number | undefined> {
     if (args.includes(`--exec-root=${execRoot}`)) return pid;
   }
   return undefined;
+}
+
+/** Refusals counted since an earlier reading of the same rules. */
+function since(before: readonly Refusal[], now: readonly Refusal[]): Refusal[] {
+  return now
+    .map((r) => ({ what: r.what, packets: r.packets - (before.find((b) => b.what === r.what)?.packets ?? 0) }))
+    .filter((r) => r.packets > 0);
 }
 
 async function allGone(pids: readonly number[], ms: number): Promise<boolean> {

@@ -22,6 +22,8 @@ export interface BuildersOptions {
   /** slipway's own endpoints, never reachable from a build. */
   protect?: readonly Endpoint[];
   githubToken?: string;
+  /** SLIPWAY_BUILDER_KEEP: how long a repository's cached engine waits for its next build. */
+  keepEngineMs?: number;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   reapIntervalMs?: number;
 }
@@ -56,6 +58,7 @@ export function createBuilders(o: BuildersOptions) {
     ...(o.egress ? { egress: o.egress } : {}),
     ...(o.protect ? { protect: o.protect } : {}),
     ...(o.githubToken ? { githubToken: o.githubToken } : {}),
+    ...(o.keepEngineMs !== undefined ? { keepEngineMs: o.keepEngineMs } : {}),
   });
   let reaper: ReturnType<typeof startReaper> | undefined;
   return {
@@ -90,6 +93,7 @@ export function createBuilders(o: BuildersOptions) {
     },
     async stop(): Promise<void> {
       await reaper?.stop();
+      await runner.close();
       await Promise.all([...open.values()].map((w) => w.flush()));
     },
   };
