@@ -35,10 +35,29 @@ const run = Date.now().toString(36);
 const note = (msg: string) => process.stderr.write(`${msg}\n`);
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
+/** BuildKit's own step timings from a build's log lines (`#4 [build 1/7] FROM …`, then `#4 DONE 3.6s`). */
+function stepTimes() {
+  const names = new Map<string, string>();
+  const times: [string, number][] = [];
+  return {
+    times,
+    step(name: string) {
+      const m = /^#(\d+) (.*)$/.exec(name);
+      if (m) names.set(m[1]!, m[2]!);
+    },
+    line(text: string) {
+      const m = /^#(\d+) DONE (\d+(?:\.\d+)?)s$/.exec(text);
+      if (m && names.has(m[1]!)) times.push([names.get(m[1]!)!, Number(m[2])]);
+    },
+  };
+}
+
 interface Timed {
   ms: number;
-  /** slipway only: milliseconds per log step (`fetch source`, `start dedicated engine`, `#4 [build 3/6] RUN …`, `push …`). */
+  /** Milliseconds per slipway step (`fetch source`, `start dedicated engine`, `push …`; BuildKit's steps overlap). */
   phases: [string, number][];
+  /** BuildKit's steps that ran (not cached), in seconds. */
+  steps: [string, number][];
 }
 
 /** A change of the kind the benchmark measures, made in the work tree before its commit. */
@@ -58,18 +77,20 @@ const addDependency: Change = async (dir) => {
   await exec('npm', ['install', '--package-lock-only', '--no-audit', '--no-fund', '--omit-lockfile-registry-resolved=false', 'ms@2.1.3'], { cwd: dir });
 };
 
-async function baselineBuild(dir: string, tag: string): Promise<number> {
+async function baselineBuild(dir: string, tag: string): Promise<Timed> {
   const context = await packContext(dir, '.', 'Dockerfile');
+  const steps = stepTimes();
   const started = performance.now();
   const stream = await docker.buildImage(context.tar, { version: '2', t: tag, dockerfile: context.dockerfile } as Docker.ImageBuildOptions);
-  const progress = new BuildProgress({ step: () => undefined, line: () => undefined });
+  const progress = new BuildProgress(steps);
   await readJsonLines(stream, (m) => progress.feed(m));
   if (!progress.imageId) throw new Error(`baseline build of ${tag} failed: ${progress.failedStep ?? progress.error}`);
-  return performance.now() - started;
+  return { ms: performance.now() - started, phases: [], steps: steps.times };
 }
 
 async function slipwayBuild(runner: DockerBuildRunner, repo: string, image: string, dir: string, sha: string): Promise<Timed> {
   const phases: [string, number][] = [];
+  const steps = stepTimes();
   let current: [string, number] | undefined;
   const close = () => {
     if (current) phases.push([current[0], performance.now() - current[1]]);
@@ -80,18 +101,20 @@ async function slipwayBuild(runner: DockerBuildRunner, repo: string, image: stri
     signal: new AbortController().signal,
     log: {
       step: (name) => {
+        steps.step(name);
+        if (name.startsWith('#')) return;
         close();
         current = [name, performance.now()];
       },
-      line: () => undefined,
+      line: (text) => steps.line(text),
     },
   });
   close();
-  return { ms: performance.now() - started, phases };
+  return { ms: performance.now() - started, phases, steps: steps.times };
 }
 
 interface AppFigures {
-  baseline: number[];
+  baseline: Timed[];
   slipway: Timed[];
 }
 
@@ -109,7 +132,8 @@ async function benchApp(name: AppName, changes: Change[], runner: DockerBuildRun
     for (const [i, change] of [undefined, ...changes].entries()) {
       if (change) await change(baseDir);
       figures.baseline.push(await baselineBuild(baseDir, `slipway-bench/apps-${name}:${run}-${i}`));
-      note(`${name} baseline build ${i}: ${round(figures.baseline[i]! / 1000, 1)} s`);
+      note(`${name} baseline build ${i}: ${round(figures.baseline[i]!.ms / 1000, 1)} s`);
+      noteSteps(figures.baseline[i]!);
     }
     for (const [i, change] of [undefined, ...changes].entries()) {
       if (change) {
@@ -121,6 +145,7 @@ async function benchApp(name: AppName, changes: Change[], runner: DockerBuildRun
       figures.slipway.push(timed);
       note(`${name} slipway build ${i}: ${round(timed.ms / 1000, 1)} s`);
       for (const [phase, ms] of timed.phases) if (ms >= 100) note(`    ${round(ms / 1000, 1).toFixed(1).padStart(6)} s  ${phase.slice(0, 100)}`);
+      noteSteps(timed);
     }
   } finally {
     for (let i = 0; i <= changes.length; i++) await docker.getImage(`slipway-bench/apps-${name}:${run}-${i}`).remove().catch(() => undefined);
@@ -129,6 +154,10 @@ async function benchApp(name: AppName, changes: Change[], runner: DockerBuildRun
     await rm(dir, { recursive: true, force: true });
   }
   return figures;
+}
+
+function noteSteps(t: Timed): void {
+  for (const [step, seconds] of t.steps) if (seconds >= 0.1) note(`    ${seconds.toFixed(1).padStart(6)} s  (buildkit) ${step.slice(0, 90)}`);
 }
 
 async function main(): Promise<void> {
@@ -140,7 +169,7 @@ async function main(): Promise<void> {
   try {
     const node = await benchApp('node-api', [touchSource('src/server.ts'), addDependency], runner);
     const debian = await benchApp('debian-tool', [touchSource(await mainSource('debian-tool'))], runner);
-    const ratio = (f: AppFigures, i: number) => round(f.slipway[i]!.ms / f.baseline[i]!);
+    const ratio = (f: AppFigures, i: number) => round(f.slipway[i]!.ms / f.baseline[i]!.ms);
     const own = (f: AppFigures, i: number) => round(f.slipway[i]!.ms / f.slipway[0]!.ms);
     process.stdout.write(
       `${JSON.stringify(
@@ -153,8 +182,8 @@ async function main(): Promise<void> {
           debian_warm_ratio: ratio(debian, 1),
           debian_warm_vs_cold: own(debian, 1),
           seconds: {
-            node: { baseline: node.baseline.map((ms) => round(ms / 1000, 1)), slipway: node.slipway.map((t) => round(t.ms / 1000, 1)) },
-            debian: { baseline: debian.baseline.map((ms) => round(ms / 1000, 1)), slipway: debian.slipway.map((t) => round(t.ms / 1000, 1)) },
+            node: { baseline: node.baseline.map((t) => round(t.ms / 1000, 1)), slipway: node.slipway.map((t) => round(t.ms / 1000, 1)) },
+            debian: { baseline: debian.baseline.map((t) => round(t.ms / 1000, 1)), slipway: debian.slipway.map((t) => round(t.ms / 1000, 1)) },
           },
         },
         null,
