@@ -69,6 +69,10 @@ describe('every invalid case names its place', () => {
     ['unknown variable in build_args', withRule({ build_args: { V: '{nope}' } }), 'rules[0].build_args.V', 'unknown variable'],
     ['invalid regex', withRule({ match: '/(unclosed/' }), 'rules[0].match', 'invalid regular expression'],
     ['regex without closing slash', withRule({ match: '/abc' }), 'rules[0].match', 'invalid regular expression'],
+    // Rule regexes run on RE2 (linear time): what it cannot express is refused when the config is checked.
+    ['regex lookahead', withRule({ match: '/^(?!release-)/' }), 'rules[0].match', 'lookahead, lookbehind and backreferences are not available'],
+    ['regex backreference', withRule({ match: '/^(a)\\1$/' }), 'rules[0].match', 'invalid escape sequence'],
+    ['regex non-ASCII group name', withRule({ match: '/^(?<größe>.+)$/' }), 'rules[0].match', 'invalid named capture'],
     ['regex flag g', withRule({ match: '/a/g' }), 'rules[0].match', 'flags'],
     ['regex flag y', withRule({ match: '/a/y' }), 'rules[0].match', 'flags'],
     ['regex repeated flag', withRule({ match: '/a/ii' }), 'rules[0].match', 'flags'],

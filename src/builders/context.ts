@@ -1,12 +1,14 @@
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readFile, readlink, realpath } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-// CommonJS `module.exports = factory` with `factory.default = factory`; its types describe only `.default`.
-import dockerignore from '@balena/dockerignore';
 import tar from 'tar-stream';
 import { BuildError } from './errors.js';
+import { DockerIgnore } from './ignore.js';
+
+/** The largest `.dockerignore` read (the CLI has no limit; a repository's content must not exhaust a worker). */
+const MAX_IGNORE_BYTES = 1024 * 1024;
 
 export interface BuildContext {
   /** The tar stream for the Engine API's /build. */
@@ -33,12 +35,8 @@ export async function packContext(root: string, context: string, dockerfile: str
   });
   if (!inside(realDir, dfReal)) throw new BuildError('context_invalid', `Dockerfile ${dockerfile} leaves the context ${context}`);
 
-  const patterns = await readFile(path.join(realDir, '.dockerignore'), 'utf8').then(
-    (text) => text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#')),
-    () => [] as string[],
-  );
-  const ig = dockerignore.default().add(patterns);
-  const hasNegation = patterns.some((p) => p.startsWith('!'));
+  const ig = DockerIgnore.parse(await readIgnoreFile(path.join(realDir, '.dockerignore')));
+  const hasNegation = ig.hasExclusions;
   const always = new Set([dfRel, '.dockerignore']);
 
   const files: string[] = [];
@@ -80,6 +78,23 @@ export async function packContext(root: string, context: string, dockerfile: str
     pack.finalize();
   })().catch((err: unknown) => pack.destroy(err as Error));
   return { tar: Readable.from(pack), dockerfile: dfRel };
+}
+
+/** The `.dockerignore` text, or '' when there is none; never through a symlink, never more than 1 MiB. */
+async function readIgnoreFile(file: string): Promise<string> {
+  const st = await lstat(file).catch(() => null);
+  if (!st) return '';
+  if (!st.isFile()) throw new BuildError('context_invalid', `.dockerignore must be a regular file, not a ${st.isSymbolicLink() ? 'symbolic link' : 'special file'}`);
+  if (st.size > MAX_IGNORE_BYTES) throw new BuildError('context_invalid', `.dockerignore is ${st.size} bytes; at most ${MAX_IGNORE_BYTES} are read`);
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(MAX_IGNORE_BYTES + 1);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    if (bytesRead > MAX_IGNORE_BYTES) throw new BuildError('context_invalid', `.dockerignore grew past ${MAX_IGNORE_BYTES} bytes while it was read`);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await fh.close();
+  }
 }
 
 function inside(parent: string, child: string): boolean {

@@ -1,6 +1,6 @@
 import { defaultRule, type CompiledConfig, type CompiledRule } from './compile.js';
 import { RulesError } from './errors.js';
-import { testMatch } from './match.js';
+import { testMatch, type Captures } from './match.js';
 import { pathsPass } from './paths.js';
 import { isValidGitRefName, parseRef } from './refname.js';
 import { sanitizeTag } from './tag.js';
@@ -70,7 +70,7 @@ export function evaluate(compiled: CompiledConfig, event: RefEvent, opts: Evalua
   const values: TemplateValues = { sourceref, sha, groups: null, semver: null };
   for (const rule of rules) {
     let reason: string | null = null;
-    let m: RegExpExecArray | true | null = true;
+    let m: Captures | true | null = true;
     if (only !== undefined && rule.name !== only) reason = SKIP_REASONS.notRequested;
     else if (rule.source !== source) reason = source === 'tag' ? 'source is branch, ref is a tag' : 'source is tag, ref is a branch';
     else if (rule.matcher && (m = testMatch(rule.matcher, sourceref)) === null) reason = SKIP_REASONS.noMatch;

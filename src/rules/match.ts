@@ -1,11 +1,20 @@
 import { Minimatch } from 'minimatch';
+import { RE2JS } from 're2js';
 
 /** How a rule's `match` is tested against a sourceref. */
 export type Matcher =
   | { kind: 'exact'; value: string }
   | { kind: 'any' }
   | { kind: 'glob'; glob: Glob }
-  | { kind: 'regex'; re: RegExp; groupCount: number; groupNames: ReadonlySet<string> };
+  | { kind: 'regex'; re: RE2JS; groupCount: number; groupNames: ReadonlySet<string> };
+
+/** A regex match: the whole match at 0, groups by number (undefined: did not take part) and by name. */
+export interface Captures {
+  readonly [index: number]: string | undefined;
+  readonly groups: Readonly<Record<string, string | undefined>>;
+}
+
+const RE2_FLAGS: Record<string, number> = { i: RE2JS.CASE_INSENSITIVE, m: RE2JS.MULTILINE, s: RE2JS.DOTALL, u: 0 };
 
 const GLOB_CHARS = /[*?[\]{}!]/;
 const REGEX_FLAGS = /^[imsu]*$/;
@@ -38,23 +47,32 @@ function compileRegex(match: string): MatcherParse {
     return { ok: false, message: `invalid regular expression flags ${JSON.stringify(flags)}: use distinct letters from i, m, s, u` };
   }
   const body = match.slice(1, last);
-  let re: RegExp;
-  let probe: RegExpExecArray;
+  // RE2 (re2js) matches in time linear in the name: no pattern a config holds can stall slipway.
+  let re: RE2JS;
   try {
-    re = new RegExp(body, flags);
-    // An empty alternative always matches, so exec('') reveals every group (numbered and named).
-    probe = new RegExp(`(?:${body})|`, flags).exec('')!;
+    re = RE2JS.compile(body, [...flags].reduce((all, f) => all | RE2_FLAGS[f]!, 0));
   } catch (err) {
-    return { ok: false, message: `invalid regular expression: ${(err as Error).message}` };
+    const why = (err as Error).message.replace(/^error parsing regexp: /, '');
+    return {
+      ok: false,
+      message: `invalid regular expression: ${why} (rules use RE2 syntax, which runs in linear time: lookahead, lookbehind and backreferences are not available)`,
+    };
   }
-  return {
-    ok: true,
-    matcher: { kind: 'regex', re, groupCount: probe.length - 1, groupNames: new Set(Object.keys(probe.groups ?? {})) },
-  };
+  return { ok: true, matcher: { kind: 'regex', re, groupCount: re.groupCount(), groupNames: new Set(Object.keys(re.namedGroups())) } };
+}
+
+/** The first match of `re` in `text`, shaped like RegExp's exec result, or null. */
+function find(re: RE2JS, groupNames: ReadonlySet<string>, text: string): Captures | null {
+  const m = re.matcher(text);
+  if (!m.find()) return null;
+  const out: Record<number, string | undefined> & { groups: Record<string, string | undefined> } = { groups: {} };
+  for (let i = 0; i <= m.groupCount(); i++) out[i] = m.group(i) ?? undefined;
+  for (const name of groupNames) out.groups[name] = m.group(name) ?? undefined;
+  return out;
 }
 
 /** null: no match; otherwise the regex match (for capture groups) or `true`. */
-export function testMatch(m: Matcher, sourceref: string): RegExpExecArray | true | null {
+export function testMatch(m: Matcher, sourceref: string): Captures | true | null {
   switch (m.kind) {
     case 'exact':
       return sourceref === m.value ? true : null;
@@ -63,7 +81,7 @@ export function testMatch(m: Matcher, sourceref: string): RegExpExecArray | true
     case 'glob':
       return m.glob.test(sourceref) ? true : null;
     case 'regex':
-      return m.re.exec(sourceref);
+      return find(m.re, m.groupNames, sourceref);
   }
 }
 

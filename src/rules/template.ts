@@ -1,3 +1,4 @@
+import type { Captures } from './match.js';
 /**
  * Tag and build-arg templates: `{name}` variables from the table in spec/rules.md.
  * Parsed once into segments; rendering is a walk over them.
@@ -88,7 +89,7 @@ export interface TemplateValues {
   sourceref: string;
   sha: string;
   /** The regex match of the rule, when its match is a regular expression. */
-  groups: RegExpExecArray | null;
+  groups: Captures | null;
   semver: Record<SemverPart, string> | null;
 }
 

@@ -67,5 +67,7 @@ export const AuditEntry = z.object({
   from: z.string().nullable(),
   to: z.string().nullable(),
   result: z.string(),
+  /** A config change's diff, one `path: before → after` line per changed field. */
+  changes: z.array(z.string()).optional(),
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;

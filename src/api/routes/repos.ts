@@ -1,6 +1,8 @@
 import { RulesError, type RepoConfig } from '../../rules/index.js';
 import type { RulesEngine } from '../../webhooks/index.js';
+import { roleAtLeast } from '../../store/index.js';
 import { principal } from '../auth.js';
+import { configChanges, describeChange, protectedChanges } from '../config-changes.js';
 import { ApiError, badRequest, invalid, notFound } from '../errors.js';
 import type { RouteModule } from './index.js';
 
@@ -38,9 +40,18 @@ export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, aud
       const message = `must be "${repo}", the repository of this URL`;
       throw invalid(`repository: ${message}`, [{ path: 'repository', message }]);
     }
-    const by = principal(res).name;
+    const who = principal(res);
+    const by = who.name;
     const at = clock();
     const before = await repos.get(repo);
+    const previous = before ? (before.config as unknown as RepoConfig) : null;
+    const changes = configChanges(previous, config);
+    if (!roleAtLeast(who.role, 'deployer')) {
+      const refused = protectedChanges(previous, config, changes);
+      if (refused.length > 0) {
+        throw new ApiError(403, `role too low: ${refused.map((r) => `${r.path}: ${r.message}`).join('; ')}; token "${by}" is ${who.role}`, 'forbidden', refused);
+      }
+    }
     const { stored } = await repos.put(config.repository, config as unknown as Record<string, unknown>, by, at);
     await audit.append({
       at: at.toISOString(),
@@ -50,6 +61,7 @@ export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, aud
       from: before?.version ?? null,
       to: stored.version,
       result: 'stored',
+      changes: changes.slice(0, 200).map(describeChange),
     });
     res.json(stored.config);
   });

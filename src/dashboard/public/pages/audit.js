@@ -14,8 +14,9 @@ export function auditPage({ ctx, signal }) {
         return;
       }
       const entries = listOf(await get('/api/audit?limit=200', { signal }), 'entries', 'audit');
-      fill(out, table('Audit entries, newest first', ['When', 'Who', 'Action', 'Repository', 'Environment', 'From', 'To', 'Result'],
-        entries.map((e) => [time(e.at), e.actor, e.action, e.repo ?? '—', e.environment ?? '—', shortDigest(e.from), shortDigest(e.to), e.result]),
+      fill(out, table('Audit entries, newest first', ['When', 'Who', 'Action', 'Repository', 'Environment', 'From', 'To', 'Result', 'Changes'],
+        entries.map((e) => [time(e.at), e.actor, e.action, e.repo ?? '—', e.environment ?? '—', shortDigest(e.from), shortDigest(e.to), e.result,
+          e.changes?.length ? h('ul', { class: 'changes' }, e.changes.map((c) => h('li', {}, h('code', {}, c)))) : '—']),
         'Nothing recorded yet.'));
     },
     showError(err) { fill(out, h('p', { class: 'error', role: 'alert' }, err.message)); },
