@@ -153,6 +153,8 @@ async function main() {
       SLIPWAY_ADMIN_TOKEN: ADMIN,
       SLIPWAY_LOG_LEVEL: 'silent',
       SLIPWAY_DATA_DIR: dataDir,
+      // The push-to-start figures compare both isolations through repository configs.
+      SLIPWAY_ALLOW_SHARED_BUILDS: 'true',
     });
     const serve = await startServe(config);
     const worker = await startWorker(config);

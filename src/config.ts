@@ -75,6 +75,8 @@ const Env = z.object({
       return z.NEVER;
     }
   }),
+  /** Builders: repositories may set `builder.isolation: shared` (builds on the configured engine, beside everything else on it). */
+  SLIPWAY_ALLOW_SHARED_BUILDS: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
   /** Builders: how long a repository's cached dedicated engine stays up after a build for its next one; 0 stops it at once. */
   SLIPWAY_BUILDER_KEEP: Duration.default(60_000),
   /** Builders: GitHub token for cloning private repositories over https (sent only to github.com, never logged). */
@@ -109,6 +111,7 @@ export type Config = {
   insecureRegistries?: string[];
   buildEgress?: EgressPolicy;
   builderKeepMs?: number;
+  allowSharedBuilds?: boolean;
   githubToken?: string | undefined;
   githubApiUrl?: string;
   githubStatusToken?: string | undefined;
@@ -157,6 +160,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     insecureRegistries: e.SLIPWAY_INSECURE_REGISTRIES,
     buildEgress: e.SLIPWAY_BUILD_EGRESS,
     builderKeepMs: e.SLIPWAY_BUILDER_KEEP,
+    allowSharedBuilds: e.SLIPWAY_ALLOW_SHARED_BUILDS,
     githubToken: e.SLIPWAY_GITHUB_TOKEN,
     githubApiUrl: e.SLIPWAY_GITHUB_API_URL,
     // The clone token is promised to github.com only: it writes statuses only to github.com's API.

@@ -107,6 +107,7 @@ function createBuildersFor(deps: { docker: Docker; redis: Redis; log: Logger; co
     egress: config.buildEgress ?? { kind: 'public' },
     protect: slipwayEndpoints(deps.redis, config),
     keepEngineMs: config.builderKeepMs ?? 60_000,
+    allowSharedBuilds: config.allowSharedBuilds ?? false,
     ...(config.registryAuth ? { registryCredentials: { [config.registryAuth.registry]: config.registryAuth } } : {}),
     ...(config.githubToken ? { githubToken: config.githubToken } : {}),
   });
@@ -203,6 +204,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     metrics,
     adminToken: config.adminToken,
     webhookMaxBytes: config.webhookMaxBytes,
+    allowSharedBuilds: config.allowSharedBuilds ?? false,
     repos,
     tokens: new TokenStore(redis),
     audit: new AuditStore(redis),

@@ -47,7 +47,7 @@ rules:
 `;
 
 beforeAll(async () => {
-  slipway = await startSlipway({ name: 'e2e', secret: SECRET, adminToken: ADMIN });
+  slipway = await startSlipway({ name: 'e2e', secret: SECRET, adminToken: ADMIN, env: { SLIPWAY_ALLOW_SHARED_BUILDS: 'true' } });
   serve = slipway.serve;
   const repo = await makeRepo({
     Dockerfile: [`FROM ${BASE}`, 'ARG GIT_SHA', 'COPY . /app', 'RUN echo "built $GIT_SHA" && test -f /app/index.html', ''].join('\n'),

@@ -72,6 +72,9 @@ describe('every invalid case names its place', () => {
     // Rule regexes run on RE2 (linear time): what it cannot express is refused when the config is checked.
     ['regex lookahead', withRule({ match: '/^(?!release-)/' }), 'rules[0].match', 'lookahead, lookbehind and backreferences are not available'],
     ['regex backreference', withRule({ match: '/^(a)\\1$/' }), 'rules[0].match', 'invalid escape sequence'],
+    ['glob braces that expand too far', withRule({ match: `release-${'{a,b}'.repeat(9)}` }), 'rules[0].match', 'expand to more than 256 patterns'],
+    ['glob range that expands too far', withRule({ match: 'v{1..100000}' }), 'rules[0].match', 'expand to more than 256 patterns'],
+    ['path glob too long', withRule({ paths: [`src/${'a'.repeat(600)}/**`] }), 'rules[0].paths[0]', 'longer than 512 characters'],
     ['regex non-ASCII group name', withRule({ match: '/^(?<größe>.+)$/' }), 'rules[0].match', 'invalid named capture'],
     ['regex flag g', withRule({ match: '/a/g' }), 'rules[0].match', 'flags'],
     ['regex flag y', withRule({ match: '/a/y' }), 'rules[0].match', 'flags'],

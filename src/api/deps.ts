@@ -31,6 +31,8 @@ export interface ApiDeps {
   adminToken: string | undefined;
   /** Largest webhook body (bytes); larger answers 413. */
   webhookMaxBytes: number;
+  /** SLIPWAY_ALLOW_SHARED_BUILDS: a config may ask for `builder.isolation: shared`. */
+  allowSharedBuilds: boolean;
   repos: RepoStore;
   tokens: TokenStore;
   audit: AuditStore;

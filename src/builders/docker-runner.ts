@@ -49,6 +49,11 @@ export interface DockerBuildRunnerOptions {
   registryCredentials?: Record<string, RegistryCredentials>;
   /** Registries spoken to over plain http besides loopback ones. */
   insecureRegistries?: readonly string[];
+  /**
+   * A repository's config may ask for `builder.isolation: shared` (SLIPWAY_ALLOW_SHARED_BUILDS);
+   * without this such builds fail. `defaults` set by the operator are not affected.
+   */
+  allowSharedBuilds?: boolean;
   /** What RUN steps of dedicated builds may reach (SLIPWAY_BUILD_EGRESS); default public. */
   egress?: EgressPolicy;
   /** slipway's own endpoints (Redis, API, registry): never reachable from a build. */
@@ -96,7 +101,11 @@ export class DockerBuildRunner implements BuildRunner {
   async run(build: BuildRecord, ctx: { signal: AbortSignal; log: BuildLog }): Promise<BuildOutcome> {
     let settings: RepoBuildSettings;
     try {
-      settings = { ...DEFAULTS, ...this.opts.defaults, ...((await this.opts.settingsFor?.(build.repo)) ?? {}) };
+      const own = (await this.opts.settingsFor?.(build.repo)) ?? {};
+      if (own.isolation === 'shared' && !this.opts.allowSharedBuilds) {
+        throw new BuildError('context_invalid', `builder.isolation: shared is not allowed on this slipway: builds run on dedicated engines (the operator allows shared ones with SLIPWAY_ALLOW_SHARED_BUILDS=true)`);
+      }
+      settings = { ...DEFAULTS, ...this.opts.defaults, ...own };
     } catch (err) {
       throw this.failure(err, ctx.signal);
     }

@@ -22,6 +22,8 @@ export interface BuildersOptions {
   /** slipway's own endpoints, never reachable from a build. */
   protect?: readonly Endpoint[];
   githubToken?: string;
+  /** SLIPWAY_ALLOW_SHARED_BUILDS: repositories may build on the shared engine. */
+  allowSharedBuilds?: boolean;
   /** SLIPWAY_BUILDER_KEEP: how long a repository's cached engine waits for its next build. */
   keepEngineMs?: number;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -59,6 +61,7 @@ export function createBuilders(o: BuildersOptions) {
     ...(o.protect ? { protect: o.protect } : {}),
     ...(o.githubToken ? { githubToken: o.githubToken } : {}),
     ...(o.keepEngineMs !== undefined ? { keepEngineMs: o.keepEngineMs } : {}),
+    allowSharedBuilds: o.allowSharedBuilds ?? false,
   });
   let reaper: ReturnType<typeof startReaper> | undefined;
   return {

@@ -30,6 +30,8 @@ export function compileMatch(match: string): MatcherParse {
   if (match === '*') return { ok: true, matcher: { kind: 'any' } }; // `*` matches every name
   if (GLOB_CHARS.test(match)) {
     if (match.includes(SLASH_STAND_IN)) return { ok: false, message: 'control characters are not allowed' };
+    const bounded = globBounds(match);
+    if (bounded) return { ok: false, message: bounded };
     const mm = new Minimatch(match.replaceAll('/', SLASH_STAND_IN), { dot: true, nocomment: true });
     if (!globCompiled(mm, match)) return { ok: false, message: `invalid glob ${JSON.stringify(match)}` };
     return { ok: true, matcher: { kind: 'glob', glob: new Glob(mm, SLASH_STAND_IN) } };
@@ -112,6 +114,38 @@ export class Glob {
     return hit;
   }
 }
+
+/** Globs longer than this, or whose braces expand to more patterns, are refused: compiling them is what costs. */
+const MAX_GLOB_LENGTH = 512;
+const MAX_BRACE_EXPANSIONS = 256;
+
+/**
+ * Why a glob is too big to compile safely, or null. minimatch expands `{a,b}` and `{1..9}` into one
+ * pattern each before it compiles, so `{a,b}` fourteen times over is 16,384 patterns (a quarter of a
+ * second); the product of each brace group's alternatives bounds that count from above.
+ */
+export function globBounds(glob: string): string | null {
+  if (glob.length > MAX_GLOB_LENGTH) return `glob is longer than ${MAX_GLOB_LENGTH} characters`;
+  let product = 1;
+  const open: number[] = [];
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i];
+    if (ch === '\\') i++;
+    else if (ch === '{') open.push(1);
+    else if (ch === ',' && open.length > 0) open[open.length - 1]!++;
+    else if (ch === '}' && open.length > 0) {
+      const start = glob.lastIndexOf('{', i);
+      const range = /^\{(-?\d+|[A-Za-z])\.\.(-?\d+|[A-Za-z])(?:\.\.-?\d+)?\}$/.exec(glob.slice(start, i + 1));
+      const alternatives = range ? Math.abs(code(range[2]!) - code(range[1]!)) + 1 : open[open.length - 1]!;
+      open.pop();
+      product *= alternatives;
+      if (product > MAX_BRACE_EXPANSIONS) return `glob braces expand to more than ${MAX_BRACE_EXPANSIONS} patterns`;
+    }
+  }
+  return null;
+}
+
+const code = (end: string) => (/^-?\d+$/.test(end) ? Number(end) : end.charCodeAt(0));
 
 /** minimatch takes nearly any text as a pattern; a bare `!` or one that expands to nothing is refused. */
 export function globCompiled(mm: Minimatch, pattern: string): boolean {

@@ -1,5 +1,5 @@
 import { Minimatch } from 'minimatch';
-import { Glob, globCompiled } from './match.js';
+import { Glob, globBounds, globCompiled } from './match.js';
 
 /** A compiled `paths` change filter. */
 export interface PathFilter {
@@ -13,6 +13,8 @@ export type GlobParse = { ok: true; mm: Minimatch } | { ok: false; message: stri
 
 /** One `paths` entry: minimatch with `{dot: true}` against the whole path; `!…` negates. */
 export function compilePathGlob(glob: string): GlobParse {
+  const bounded = globBounds(glob);
+  if (bounded) return { ok: false, message: bounded };
   // flipNegate: a `!…` glob answers whether its pattern hits; the filter applies the negation.
   const mm = new Minimatch(glob, { dot: true, nocomment: true, flipNegate: true });
   if (!globCompiled(mm, glob)) return { ok: false, message: `invalid glob ${JSON.stringify(glob)}` };

@@ -28,7 +28,7 @@ function documentOf(body: unknown, rules: RulesEngine): unknown {
 }
 
 /** Repositories and their config documents (validated whole by src/rules). */
-export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, audit, clock }) => {
+export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, audit, clock, allowSharedBuilds }) => {
   router.put('/api/repos/:owner/:name', requireRole('developer'), async (req, res) => {
     const repo = repoParam(req.params);
     const doc = documentOf(req.body, rules);
@@ -39,6 +39,10 @@ export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, aud
     if (config.repository.toLowerCase() !== repo.toLowerCase()) {
       const message = `must be "${repo}", the repository of this URL`;
       throw invalid(`repository: ${message}`, [{ path: 'repository', message }]);
+    }
+    if (config.builder.isolation === 'shared' && !allowSharedBuilds) {
+      const message = 'shared is not allowed on this slipway: builds run on dedicated engines (the operator allows shared ones with SLIPWAY_ALLOW_SHARED_BUILDS=true)';
+      throw invalid(`builder.isolation: ${message}`, [{ path: 'builder.isolation', message }]);
     }
     const who = principal(res);
     const by = who.name;

@@ -1,0 +1,181 @@
+import { rm, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BuildRecord } from '../../src/store/index.js';
+import { BASE, REGISTRY, deleteRegistryRepo, git, gitHttpServer, makeRepo } from '../builders-support.js';
+import { eventually } from '../deploy-support/harness.js';
+import { startSlipway, type Slipway } from '../support/slipway.js';
+import { ADMIN, SECRET, api, deliver, pushPayload } from '../webhooks-helpers.js';
+
+/**
+ * Trust boundaries attacked through a real slipway (serve + worker on real Redis, Docker, registry
+ * and git): each attack is refused with a clear error and changes nothing. docs/security.md lists
+ * every boundary and the test that attacks it.
+ */
+
+const run = Date.now().toString(36);
+const REPO = `acme/guarded-${run}`;
+const IMAGE = `${REGISTRY}/slipway-test/guarded-${run}`;
+let slipway: Slipway;
+let url: string;
+const tokens: Record<'viewer' | 'developer' | 'deployer', string> = { viewer: '', developer: '', deployer: '' };
+const dirs: string[] = [];
+
+function config(over: { image?: string; productionProtected?: boolean; replicas?: number; rules?: string; extra?: string } = {}): string {
+  return [
+    `repository: ${REPO}`,
+    `image: ${over.image ?? IMAGE}`,
+    'environments:',
+    '  staging: { service: guarded-staging-' + run + ', replicas: 1, ports: ["18291:8080"] }',
+    `  production: { service: guarded-prod-${run}, replicas: ${over.replicas ?? 4}, ports: ["18292:8080"], promote_from: staging, protected: ${over.productionProtected ?? true} }`,
+    ...(over.extra ? [over.extra] : []),
+    'rules:',
+    over.rules ?? '  - { name: edge, source: branch, match: main, tags: [edge], deploy: staging }',
+    '',
+  ].join('\n');
+}
+
+/** Runs `attack` while polling /healthz: every probe must answer, proving the event loop never froze for long. */
+async function healthyWhile<T>(attack: Promise<T>): Promise<{ result: T; probes: number }> {
+  let done = false;
+  let probes = 0;
+  const probing = (async () => {
+    while (!done) {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5_000) });
+      expect(res.status).toBe(200);
+      probes++;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    return { result: await attack, probes };
+  } finally {
+    done = true;
+    await probing;
+  }
+}
+
+beforeAll(async () => {
+  slipway = await startSlipway({ name: 'security', secret: SECRET, adminToken: ADMIN });
+  url = slipway.serve.url;
+  for (const role of ['viewer', 'developer', 'deployer'] as const) {
+    const created = await api(url, 'POST', '/api/tokens', { json: { name: `${role}-${run}`, role } });
+    expect(created.status).toBe(201);
+    tokens[role] = (created.body as { token: string }).token;
+  }
+  expect((await api(url, 'PUT', `/api/repos/${REPO}`, { text: config() })).status).toBe(200);
+}, 120_000);
+
+afterAll(async () => {
+  await slipway?.stop();
+  await deleteRegistryRepo(IMAGE);
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+describe('protected means protected', () => {
+  const stored = async () => (await api(url, 'GET', `/api/repos/${REPO}`)).body as { image: string; environments: Record<string, { protected: boolean; replicas: number }> };
+
+  it('a developer cannot unprotect production (the confirmed attack): 403 naming the field, nothing stored', async () => {
+    const res = await api(url, 'PUT', `/api/repos/${REPO}`, { token: tokens.developer, text: config({ productionProtected: false }) });
+    expect(res.status).toBe(403);
+    expect(res.body).toMatchObject({ errors: [{ path: 'environments.production.protected', message: expect.stringMatching(/protected environment production needs the deployer role/) }] });
+    expect((await stored()).environments.production!.protected).toBe(true);
+    // …so the deploy that the unprotecting was for is still refused.
+    const deploy = await api(url, 'POST', `/api/repos/${REPO}/environments/production/deploy`, { token: tokens.developer, json: { digest: `sha256:${'a'.repeat(64)}` } });
+    expect(deploy.status).toBe(403);
+  });
+
+  it.each([
+    ['any field of a protected environment', { replicas: 1 }, 'environments.production.replicas'],
+    ['the image of a repository with one', { image: `${REGISTRY}/elsewhere/app` }, 'image'],
+    ['its builder', { extra: 'builder: { timeout: 5m }' }, 'builder.timeout'],
+    ['a new protected environment', { extra: `  canary: { service: guarded-canary-${run}, protected: true }` }, 'environments.canary.service'],
+  ])('a developer cannot change %s', async (_what, over, field) => {
+    const before = await stored();
+    const res = await api(url, 'PUT', `/api/repos/${REPO}`, { token: tokens.developer, text: config(over) });
+    expect(res.status).toBe(403);
+    expect((res.body as { errors: { path: string }[] }).errors.map((e) => e.path)).toContain(field);
+    expect(await stored()).toEqual(before);
+  });
+
+  it('a developer still edits rules and unprotected environments; a deployer edits production, and the audit log keeps the diff', async () => {
+    const rules = '  - { name: edge, source: branch, match: main, tags: [edge, "{sha:7}"], deploy: staging }';
+    expect((await api(url, 'PUT', `/api/repos/${REPO}`, { token: tokens.developer, text: config({ rules }) })).status).toBe(200);
+    const res = await api(url, 'PUT', `/api/repos/${REPO}`, { token: tokens.deployer, text: config({ rules, replicas: 2 }) });
+    expect(res.status).toBe(200);
+    expect((await stored()).environments.production!.replicas).toBe(2);
+    const audit = (await api(url, 'GET', '/api/audit?limit=20')).body as { entries: { actor: string; action: string; changes?: string[] }[] };
+    const [latest, previous] = audit.entries.filter((e) => e.action === 'repo.update');
+    expect(latest).toMatchObject({ actor: `deployer-${run}`, changes: ['environments.production.replicas: 4 → 2'] });
+    expect(previous).toMatchObject({ actor: `developer-${run}` });
+    expect(previous!.changes).toEqual([expect.stringMatching(/^rules: \[.*"tags":\["edge"\].*\] → \[.*"tags":\["edge","\{sha:7\}"\].*\]$/)]);
+  });
+});
+
+describe('no input freezes slipway', () => {
+  const HOSTILE = '/^(a+)+$/';
+  const REF = `refs/heads/${'a'.repeat(34)}b`;
+
+  it('a viewer previewing the catastrophic regex (the confirmed attack) gets an answer, and /healthz answers meanwhile', async () => {
+    const doc = { repository: REPO, image: IMAGE, rules: [{ name: 'evil', source: 'branch', match: HOSTILE, tags: ['x'] }] };
+    const { result } = await healthyWhile(api(url, 'POST', '/api/rules/preview', { token: tokens.viewer, json: { config: doc, ref: REF } }));
+    expect(result.status).toBe(200);
+    expect(result.body).toMatchObject({ builds: [], skipped: [{ rule: 'evil' }] });
+  });
+
+  it('the same regex stored by a developer runs on every push without stalling intake', async () => {
+    const rules = `  - { name: evil, source: branch, match: "${HOSTILE}", tags: [x] }\n  - { name: edge, source: branch, match: main, tags: [edge] }`;
+    expect((await api(url, 'PUT', `/api/repos/${REPO}`, { token: tokens.developer, text: config({ rules, replicas: 2 }) })).status).toBe(200);
+    const payload = pushPayload({ repo: REPO, ref: REF, sha: 'c'.repeat(40) });
+    const { result } = await healthyWhile(deliver(url, { event: 'push', payload }));
+    expect(result.status).toBe(202);
+    expect(result.body.builds).toEqual([]);
+  });
+
+  it('a regex the linear-time engine cannot express is refused when stored, naming the rule', async () => {
+    const rules = '  - { name: look, source: branch, match: "/^(?!release-)/", tags: [x] }';
+    const res = await api(url, 'PUT', `/api/repos/${REPO}`, { token: tokens.developer, text: config({ rules, replicas: 2 }) });
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ errors: [{ path: 'rules[0].match', message: expect.stringMatching(/lookahead, lookbehind and backreferences are not available/) }] });
+  });
+
+  it('a .dockerignore symlinked to /dev/zero fails its build with a clear reason, and the worker goes on building', async () => {
+    const name = `acme/ignore-${run}`;
+    const image = `${REGISTRY}/slipway-test/ignore-${run}`;
+    expect((await api(url, 'PUT', `/api/repos/${name}`, { text: `repository: ${name}\nimage: ${image}\n` })).status).toBe(200);
+    const repo = await makeRepo({ Dockerfile: `FROM ${BASE}\nRUN echo built\n` });
+    dirs.push(repo.dir);
+    await symlink('/dev/zero', path.join(repo.dir, '.dockerignore'));
+    git(repo.dir, 'add', '-A');
+    git(repo.dir, 'commit', '-q', '-m', 'a hostile .dockerignore');
+    const server = await gitHttpServer(path.dirname(repo.dir));
+    try {
+      const build = async () => {
+        const payload = pushPayload({ repo: name, ref: 'refs/heads/main', sha: git(repo.dir, 'rev-parse', 'HEAD') });
+        (payload.repository as Record<string, unknown>).clone_url = `${server.url}/${path.basename(repo.dir)}`;
+        const id = (await deliver(url, { event: 'push', payload })).body.builds[0] as string;
+        return eventually(async () => {
+          const r = (await api(url, 'GET', `/api/builds/${id}`)).body as BuildRecord;
+          return ['succeeded', 'failed'].includes(r.status) ? r : null;
+        }, 120_000);
+      };
+      const { result: hostile } = await healthyWhile(build());
+      expect(hostile).toMatchObject({ status: 'failed', error: '.dockerignore must be a regular file, not a symbolic link' });
+      await rm(path.join(repo.dir, '.dockerignore'));
+      git(repo.dir, 'commit', '-q', '-a', '-m', 'no .dockerignore');
+      expect(await build()).toMatchObject({ status: 'succeeded' });
+    } finally {
+      await server.close();
+      await deleteRegistryRepo(image);
+    }
+  });
+});
+
+describe('builds stay in their lane', () => {
+  it('a config asking for shared isolation is refused unless the operator allows it', async () => {
+    const res = await api(url, 'PUT', `/api/repos/acme/shared-${run}`, { token: tokens.developer, text: `repository: acme/shared-${run}\nimage: ${IMAGE}\nbuilder: { isolation: shared }\n` });
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ errors: [{ path: 'builder.isolation', message: expect.stringMatching(/SLIPWAY_ALLOW_SHARED_BUILDS/) }] });
+    expect((await api(url, 'GET', `/api/repos/acme/shared-${run}`)).status).toBe(404);
+  });
+});
