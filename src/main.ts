@@ -377,7 +377,7 @@ export async function startUp(config: Config, o: { log?: Logger; runner?: BuildR
         const saved = await readFile(join(dataDir, 'admin-token'), 'utf8').then((t) => t.trim(), () => undefined);
         if (saved && (await tokens.lookup(saved))?.role === 'admin') adminToken = saved;
         else {
-          const created = await tokens.create(`up-admin-${Date.now().toString(36)}`, 'admin', 'slipway', new Date());
+          const created = await tokens.create(`up-admin-${Date.now().toString(36)}`, { role: 'admin', repos: ['*'], expiresAt: null }, 'slipway', new Date());
           adminToken = created.token;
           await writeFile(join(dataDir, 'admin-token'), `${adminToken}\n`, { mode: 0o600 });
         }

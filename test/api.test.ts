@@ -59,16 +59,16 @@ describe('tokens and roles', () => {
   });
 
   it('tells each token who it is; SLIPWAY_ADMIN_TOKEN is `admin`', async () => {
-    expect((await api(url, 'GET', '/api/me')).body).toEqual({ name: 'admin', role: 'admin' });
+    expect((await api(url, 'GET', '/api/me')).body).toEqual({ name: 'admin', role: 'admin', repos: ['*'] });
     for (const role of ['viewer', 'developer', 'deployer', 'admin']) {
-      expect((await api(url, 'GET', '/api/me', { token: tokens[role] })).body).toEqual({ name: `t-${role}`, role });
+      expect((await api(url, 'GET', '/api/me', { token: tokens[role] })).body).toEqual({ name: `t-${role}`, role, repos: ['*'] });
     }
   });
 
   it('a created admin token may create tokens', async () => {
     const r = await api(url, 'POST', '/api/tokens', { token: tokens.admin, json: { name: 'made-by-admin', role: 'developer' } });
     expect(r.status).toBe(201);
-    expect((await api(url, 'GET', '/api/me', { token: r.body.token })).body).toEqual({ name: 'made-by-admin', role: 'developer' });
+    expect((await api(url, 'GET', '/api/me', { token: r.body.token })).body).toEqual({ name: 'made-by-admin', role: 'developer', repos: ['*'] });
   });
 
   it('stores tokens only hashed', async () => {

@@ -13,7 +13,7 @@ export function createApi(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  const ctx: RouteContext = { ...deps, requireRole: createRequireRole(deps.tokens, deps.adminToken) };
+  const ctx: RouteContext = { ...deps, requireRole: createRequireRole(deps.tokens, deps.adminToken, deps.clock) };
 
   app.use('/api', express.json({ limit: '5mb' }));
   // PUT of a repository config also takes YAML; parsed by that route.

@@ -1,11 +1,32 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { roleAtLeast, type Role, type TokenStore } from '../store/index.js';
+import { repoAllowed } from '../auth/index.js';
 import { ApiError } from './errors.js';
 
 export interface Principal {
   name: string;
   role: Role;
+  /** Repository globs it may act on; admins act on every repository whatever this says. */
+  repos: readonly string[];
+}
+
+/** Whether the caller may see and act on `repo`: everything another repository holds is 404 to it. */
+export function mayAccess(p: Principal, repo: string): boolean {
+  return p.role === 'admin' || repoAllowed(p.repos, repo);
+}
+
+/**
+ * Throws `hidden` (a 404, the same answer as for something absent) unless the caller may access
+ * `repo`: a token never learns what another repository holds, nor that it exists.
+ */
+export function checkAccess(res: Response, repo: string, hidden: () => Error): void {
+  if (!mayAccess(principal(res), repo)) throw hidden();
+}
+
+/** Acts on every repository (no scope to filter lists by). */
+export function unscoped(p: Principal): boolean {
+  return p.role === 'admin' || p.repos.includes('*');
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -36,20 +57,27 @@ function bearer(req: Request): string | undefined {
 export type RequireRole = (role: Role) => RequestHandler;
 
 /**
- * `requireRole(role)`: `Authorization: Bearer <token>`; missing or unknown token → 401,
- * known token whose role is below `role` → 403. SLIPWAY_ADMIN_TOKEN is accepted as given (name `admin`).
+ * `requireRole(role)`: `Authorization: Bearer <token>`; missing, unknown, revoked or expired token →
+ * 401, known token whose role is below `role` → 403. SLIPWAY_ADMIN_TOKEN is accepted as given (name
+ * `admin`). Which repositories the caller may act on is each route's check (`mayAccess`).
  */
-export function createRequireRole(tokens: TokenStore, adminToken: string | undefined): RequireRole {
+export function createRequireRole(tokens: TokenStore, adminToken: string | undefined, clock: () => Date): RequireRole {
   return (role) => async (req, res, next) => {
     const token = bearer(req);
     if (!token) throw new ApiError(401, 'missing credentials: send Authorization: Bearer <token>', 'unauthenticated');
-    const found: Principal | null =
-      adminToken && sameSecret(token, adminToken) ? { name: 'admin', role: 'admin' } : await tokens.lookup(token);
+    if (adminToken && sameSecret(token, adminToken)) {
+      res.locals.principal = { name: 'admin', role: 'admin', repos: ['*'] } satisfies Principal;
+      return next();
+    }
+    const found = await tokens.lookup(token);
     if (!found) throw new ApiError(401, 'invalid token: it is unknown or was revoked', 'unauthenticated');
+    if (found.expiresAt !== null && Date.parse(found.expiresAt) <= clock().getTime()) {
+      throw new ApiError(401, `token "${found.name}" expired at ${found.expiresAt}: ask an admin for a new one`, 'unauthenticated');
+    }
     if (!roleAtLeast(found.role, role)) {
       throw new ApiError(403, `role too low: this needs ${role}, token "${found.name}" is ${found.role}`, 'forbidden');
     }
-    res.locals.principal = { name: found.name, role: found.role } satisfies Principal;
+    res.locals.principal = { name: found.name, role: found.role, repos: found.repos } satisfies Principal;
     next();
   };
 }

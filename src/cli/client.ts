@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { action, callApi as call, CliFailure, repoArg } from './api-client.js';
 import type { BuildRecord } from '../store/index.js';
+import { printTable } from './table.js';
 
 function printBuilds(builds: BuildRecord[]): void {
   if (builds.length === 0) {
@@ -9,9 +10,7 @@ function printBuilds(builds: BuildRecord[]): void {
     return;
   }
   const rows = builds.map((b) => [b.id, b.repo, b.ref.replace(/^refs\/(heads|tags)\//, ''), b.sha.slice(0, 7), b.status, b.tags.join(','), b.queuedAt]);
-  const head = ['ID', 'REPO', 'REF', 'SHA', 'STATUS', 'TAGS', 'QUEUED'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [head, ...rows]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  printTable(['ID', 'REPO', 'REF', 'SHA', 'STATUS', 'TAGS', 'QUEUED'], rows);
 }
 
 /** `slipway repo set`, `slipway builds`, `slipway build`: clients of the API (SLIPWAY_URL, SLIPWAY_TOKEN). */

@@ -4,6 +4,7 @@ import { registerServerCommands } from './server.js';
 import { registerClientCommands } from './client.js';
 import { registerDeployCommands } from './deploy.js';
 import { registerLogsCommands } from './logs.js';
+import { registerTokenCommands } from './tokens.js';
 
 const program = new Command()
   .name('slipway')
@@ -16,6 +17,7 @@ registerServerCommands(program);
 registerClientCommands(program);
 registerDeployCommands(program);
 registerLogsCommands(program);
+registerTokenCommands(program);
 
 try {
   await program.parseAsync(process.argv);

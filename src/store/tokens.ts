@@ -15,8 +15,19 @@ export function roleAtLeast(have: Role, need: Role): boolean {
 export interface TokenInfo {
   name: string;
   role: Role;
+  /** Repository globs it may act on (`acme/*`); `['*']`: every repository. */
+  repos: string[];
   createdAt: string;
   createdBy: string;
+  /** ISO-8601; null: it does not expire. */
+  expiresAt: string | null;
+}
+
+/** What a token was created with, besides its name. */
+export interface TokenGrant {
+  role: Role;
+  repos: string[];
+  expiresAt: Date | null;
 }
 
 export class TokenNameTaken extends Error {
@@ -31,6 +42,21 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 return 1`;
 
+/** Revoke by name: both the name and its token go at once; answers the token's record, or nil. */
+const REVOKE = `
+local hash = redis.call('HGET', KEYS[1], ARGV[1])
+if not hash then return false end
+local info = redis.call('HGET', KEYS[2], hash)
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], hash)
+return info or false`;
+
+/** A stored record; tokens made before scopes and expiry act on every repository and never expire. */
+function parseInfo(raw: string): TokenInfo {
+  const info = JSON.parse(raw) as Partial<TokenInfo> & Pick<TokenInfo, 'name' | 'role' | 'createdAt' | 'createdBy'>;
+  return { ...info, repos: info.repos ?? ['*'], expiresAt: info.expiresAt ?? null };
+}
+
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
@@ -39,10 +65,17 @@ export function hashToken(token: string): string {
 export class TokenStore {
   constructor(private readonly redis: Redis) {}
 
-  async create(name: string, role: Role, by: string, at: Date): Promise<{ token: string; info: TokenInfo }> {
+  async create(name: string, grant: TokenGrant, by: string, at: Date): Promise<{ token: string; info: TokenInfo }> {
     const token = `slw_${randomBytes(32).toString('base64url')}`;
     const hash = hashToken(token);
-    const info: TokenInfo = { name, role, createdAt: at.toISOString(), createdBy: by };
+    const info: TokenInfo = {
+      name,
+      role: grant.role,
+      repos: grant.repos,
+      createdAt: at.toISOString(),
+      createdBy: by,
+      expiresAt: grant.expiresAt?.toISOString() ?? null,
+    };
     // The name claim and the token land together or not at all.
     const claimed = await this.redis.eval(CREATE, 2, keys.tokenNames, keys.tokens, name, hash, JSON.stringify(info));
     if (claimed !== 1) throw new TokenNameTaken(name);
@@ -51,6 +84,18 @@ export class TokenStore {
 
   async lookup(token: string): Promise<TokenInfo | null> {
     const raw = await this.redis.hget(keys.tokens, hashToken(token));
-    return raw ? (JSON.parse(raw) as TokenInfo) : null;
+    return raw ? parseInfo(raw) : null;
+  }
+
+  /** Every token's record (never a secret), by name. */
+  async list(): Promise<TokenInfo[]> {
+    const all = (await this.redis.hvals(keys.tokens)).map(parseInfo);
+    return all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Removes a token at once: its next request is refused. Answers its record, or null when there is none. */
+  async revoke(name: string): Promise<TokenInfo | null> {
+    const raw = (await this.redis.eval(REVOKE, 2, keys.tokenNames, keys.tokens, name)) as string | null;
+    return raw ? parseInfo(raw) : null;
   }
 }

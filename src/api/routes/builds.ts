@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { BuildStatus } from '../../store/index.js';
 import { toBuildRecords } from '../../webhooks/index.js';
 import type { RepoConfig } from '../../rules/index.js';
-import { principal } from '../auth.js';
+import { mayAccess, principal, unscoped } from '../auth.js';
 import { invalid, notFound, parseInput } from '../errors.js';
 import { repoParam } from './repos.js';
 import type { RouteModule } from './index.js';
@@ -24,19 +24,31 @@ const ByHand = z.strictObject({
 export const buildRoutes: RouteModule = (router, { requireRole, builds, lanes, repos, deliveries, rules, compiled, audit, clock }) => {
   router.get('/api/builds', requireRole('viewer'), async (req, res) => {
     const q = parseInput(ListQuery, req.query, 'query');
-    res.json({ builds: await builds.list({ limit: q.limit, ...(q.repo ? { repo: q.repo } : {}), ...(q.status ? { status: q.status } : {}) }) });
+    const who = principal(res);
+    const status = q.status ? { status: q.status } : {};
+    if (q.repo || unscoped(who)) {
+      // A repository the token may not see has, as far as it can tell, no builds.
+      const visible = !q.repo || mayAccess(who, q.repo);
+      res.json({ builds: visible ? await builds.list({ limit: q.limit, ...(q.repo ? { repo: q.repo } : {}), ...status }) : [] });
+      return;
+    }
+    // A scoped token: the newest builds of each repository it may see, merged.
+    const mine = (await repos.list()).filter((r) => mayAccess(who, r.repo));
+    const lists = await Promise.all(mine.map((r) => builds.list({ limit: q.limit, repo: r.repo, ...status })));
+    const merged = lists.flat().sort((a, b) => (a.queuedAt < b.queuedAt ? 1 : a.queuedAt > b.queuedAt ? -1 : a.id < b.id ? 1 : -1));
+    res.json({ builds: merged.slice(0, q.limit) });
   });
 
   router.get('/api/builds/:id', requireRole('viewer'), async (req, res) => {
     const found = await builds.get(req.params.id as string);
-    if (!found) throw notFound(`no build ${req.params.id}`);
+    if (!found || !mayAccess(principal(res), found.repo)) throw notFound(`no build ${req.params.id}`);
     res.json(found);
   });
 
   router.post('/api/repos/:owner/:name/builds', requireRole('developer'), async (req, res) => {
     const repo = repoParam(req.params);
     const input = parseInput(ByHand, req.body ?? {});
-    const stored = await repos.get(repo);
+    const stored = mayAccess(principal(res), repo) ? await repos.get(repo) : null;
     if (!stored) throw notFound(`no repository ${repo}: store its config with PUT /api/repos/${repo}`);
     const ref = input.ref.startsWith('refs/') ? input.ref : `refs/heads/${input.ref}`;
     if (!rules.isValidGitRefName(ref)) throw invalid(`ref: not a valid git ref name: ${ref}`, [{ path: 'ref', message: 'not a valid git ref name' }]);
@@ -74,6 +86,8 @@ export const buildRoutes: RouteModule = (router, { requireRole, builds, lanes, r
   router.post('/api/builds/:id/cancel', requireRole('developer'), async (req, res) => {
     const id = req.params.id as string;
     const by = principal(res).name;
+    const found = await builds.get(id);
+    if (!found || !mayAccess(principal(res), found.repo)) throw notFound(`no build ${id}`);
     const record = await lanes.cancel(id, by);
     await audit.append({ at: clock().toISOString(), actor: by, action: 'build.cancel', repo: record.repo, from: record.digest, to: null, result: record.status });
     res.status(202).json(record);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { principal } from '../auth.js';
-import { parseInput } from '../errors.js';
+import type { Request, Response } from 'express';
+import { checkAccess, mayAccess, principal, unscoped } from '../auth.js';
+import { notFound, parseInput } from '../errors.js';
 import { repoParam } from './repos.js';
 import type { RouteModule } from './index.js';
 
@@ -25,38 +26,53 @@ function envParam(params: Record<string, unknown>): string {
  */
 export const environmentRoutes: RouteModule = (router, { requireRole, deployer, audit }) => {
   const base = '/api/repos/:owner/:name/environments';
+  /** The repository of the path, when the caller may act on it (else 404, as for one that is not there). */
+  const repoOf = (req: Request, res: Response) => {
+    const repo = repoParam(req.params);
+    checkAccess(res, repo, () => notFound(`no repository ${repo}`));
+    return repo;
+  };
 
   router.get(base, requireRole('viewer'), async (req, res) => {
-    res.json({ environments: await deployer.environments(repoParam(req.params)) });
+    res.json({ environments: await deployer.environments(repoOf(req, res)) });
   });
 
   router.get(`${base}/:env`, requireRole('viewer'), async (req, res) => {
-    res.json(await deployer.environment(repoParam(req.params), envParam(req.params)));
+    res.json(await deployer.environment(repoOf(req, res), envParam(req.params)));
   });
 
   router.post(`${base}/:env/deploy`, requireRole('developer'), async (req, res) => {
     const body = parseInput(DeployBody, req.body ?? {});
-    const record = await deployer.deploy(repoParam(req.params), envParam(req.params), body, principal(res));
+    const record = await deployer.deploy(repoOf(req, res), envParam(req.params), body, principal(res));
     res.status(202).json(record);
   });
 
   router.post(`${base}/:env/promote`, requireRole('viewer'), async (req, res) => {
-    const { started, deployment } = await deployer.promote(repoParam(req.params), envParam(req.params), principal(res));
+    const { started, deployment } = await deployer.promote(repoOf(req, res), envParam(req.params), principal(res));
     res.status(started ? 202 : 200).json(deployment);
   });
 
   router.post(`${base}/:env/rollback`, requireRole('viewer'), async (req, res) => {
     const body = parseInput(RollbackBody, req.body ?? {});
-    const record = await deployer.rollback(repoParam(req.params), envParam(req.params), body, principal(res));
+    const record = await deployer.rollback(repoOf(req, res), envParam(req.params), body, principal(res));
     res.status(202).json(record);
   });
 
   router.get('/api/deployments/:id', requireRole('viewer'), async (req, res) => {
-    res.json(await deployer.deployment(String(req.params.id)));
+    const id = String(req.params.id);
+    const found = await deployer.deployment(id).catch((err: unknown) => {
+      throw (err as { status?: number }).status === 404 ? notFound(`no deployment ${id}`) : err;
+    });
+    if (!mayAccess(principal(res), found.repo)) throw notFound(`no deployment ${id}`);
+    res.json(found);
   });
 
   router.get('/api/audit', requireRole('deployer'), async (req, res) => {
     const q = parseInput(AuditQuery, req.query, 'query');
-    res.json({ entries: await audit.list(q.limit) });
+    const who = principal(res);
+    const entries = await audit.list(unscoped(who) ? q.limit : 1000);
+    // A scoped token reads its repositories' entries; entries of no repository (tokens) are for unscoped ones.
+    const visible = unscoped(who) ? entries : entries.filter((e) => e.repo !== null && mayAccess(who, e.repo));
+    res.json({ entries: visible.slice(0, q.limit) });
   });
 };

@@ -1,4 +1,5 @@
 import type { SlipwayEvent } from '../../store/index.js';
+import { mayAccess, principal } from '../auth.js';
 import type { RouteModule } from './index.js';
 
 const HEARTBEAT_MS = 15_000;
@@ -6,6 +7,7 @@ const HEARTBEAT_MS = 15_000;
 /** `GET /api/events`: server-sent events of build and deployment state changes, with heartbeats. */
 export const eventRoutes: RouteModule = (router, { requireRole, events }) => {
   router.get('/api/events', requireRole('viewer'), async (req, res) => {
+    const who = principal(res);
     res.writeHead(200, {
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache',
@@ -14,6 +16,7 @@ export const eventRoutes: RouteModule = (router, { requireRole, events }) => {
     });
     res.write(': connected\n\n');
     const send = (event: SlipwayEvent) => {
+      if (!mayAccess(who, event.record.repo)) return;
       res.write(`event: ${event.type}\ndata: ${JSON.stringify(event.record)}\n\n`);
     };
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);

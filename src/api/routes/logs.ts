@@ -1,5 +1,6 @@
 import { followLog, formatEntry, readLog, type LogEntry } from '../../builders/index.js';
 import { TERMINAL_BUILD_STATUSES } from '../../store/index.js';
+import { mayAccess, principal } from '../auth.js';
 import { notFound } from '../errors.js';
 import type { RouteModule } from './index.js';
 
@@ -14,7 +15,7 @@ export const logRoutes: RouteModule = (router, { requireRole, builds, redis }) =
   router.get('/api/builds/:id/log', requireRole('viewer'), async (req, res) => {
     const id = req.params.id as string;
     const record = await builds.get(id);
-    if (!record) throw notFound(`no build ${id}`);
+    if (!record || !mayAccess(principal(res), record.repo)) throw notFound(`no build ${id}`);
 
     if (!String(req.headers.accept ?? '').includes('text/event-stream')) {
       const entries: LogEntry[] = [];

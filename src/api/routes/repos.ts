@@ -1,7 +1,7 @@
 import { RulesError, type RepoConfig } from '../../rules/index.js';
 import type { RulesEngine } from '../../webhooks/index.js';
 import { roleAtLeast } from '../../store/index.js';
-import { principal } from '../auth.js';
+import { checkAccess, mayAccess, principal } from '../auth.js';
 import { configChanges, describeChange, protectedChanges } from '../config-changes.js';
 import { ApiError, badRequest, invalid, notFound } from '../errors.js';
 import type { RouteModule } from './index.js';
@@ -31,6 +31,7 @@ function documentOf(body: unknown, rules: RulesEngine): unknown {
 export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, audit, clock, allowSharedBuilds }) => {
   router.put('/api/repos/:owner/:name', requireRole('developer'), async (req, res) => {
     const repo = repoParam(req.params);
+    checkAccess(res, repo, () => notFound(`no repository ${repo} that this token may act on`));
     const doc = documentOf(req.body, rules);
     if (doc === undefined || doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
       throw badRequest('send the config document as a JSON object or YAML (Content-Type: application/json or application/yaml)');
@@ -71,12 +72,14 @@ export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, aud
   });
 
   router.get('/api/repos', requireRole('viewer'), async (_req, res) => {
-    const all = await repos.list();
+    const who = principal(res);
+    const all = (await repos.list()).filter((r) => mayAccess(who, r.repo));
     res.json({ repos: all.map((r) => ({ repo: r.repo, config: r.config, version: r.version, updatedAt: r.updatedAt, updatedBy: r.updatedBy })) });
   });
 
   router.get('/api/repos/:owner/:name', requireRole('viewer'), async (req, res) => {
     const repo = repoParam(req.params);
+    checkAccess(res, repo, () => notFound(`no repository ${repo}: store its config with PUT /api/repos/${repo}`));
     const stored = await repos.get(repo);
     if (!stored) throw notFound(`no repository ${repo}: store its config with PUT /api/repos/${repo}`);
     res.json(stored.config);

@@ -15,6 +15,7 @@ const routes = [
   [/^\/repos\/(?<owner>[^/]+)\/(?<name>[^/]+)\/rules$/, lazy('./pages/rules.js', 'rulesPage')],
   [/^\/repos\/(?<owner>[^/]+)\/(?<name>[^/]+)\/environments\/(?<env>[^/]+)$/, lazy('./pages/environment.js', 'environmentPage')],
   [/^\/audit$/, lazy('./pages/audit.js', 'auditPage')],
+  [/^\/tokens$/, lazy('./pages/tokens.js', 'tokensPage')],
 ];
 
 const main = document.getElementById('main');
