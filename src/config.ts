@@ -50,6 +50,12 @@ const Env = z.object({
   }),
   /** pino level: fatal error warn info debug trace silent. */
   SLIPWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Open event streams (events, followed logs) one token may hold at once; past it 429. */
+  SLIPWAY_STREAMS_PER_TOKEN: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** Failed authentications per client address per minute before it is answered 429. */
+  SLIPWAY_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(30),
+  /** When set, GET /metrics needs `Authorization: Bearer <this>`. */
+  SLIPWAY_METRICS_TOKEN: Optional,
   /** Client commands: where the API is. */
   SLIPWAY_URL: z.url().default('http://127.0.0.1:3000'),
   /** Client commands: the bearer token they send. */
@@ -112,6 +118,9 @@ export type Config = {
   buildEgress?: EgressPolicy;
   builderKeepMs?: number;
   allowSharedBuilds?: boolean;
+  streamsPerToken?: number;
+  authFailuresPerMinute?: number;
+  metricsToken?: string | undefined;
   githubToken?: string | undefined;
   githubApiUrl?: string;
   githubStatusToken?: string | undefined;
@@ -161,6 +170,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     buildEgress: e.SLIPWAY_BUILD_EGRESS,
     builderKeepMs: e.SLIPWAY_BUILDER_KEEP,
     allowSharedBuilds: e.SLIPWAY_ALLOW_SHARED_BUILDS,
+    streamsPerToken: e.SLIPWAY_STREAMS_PER_TOKEN,
+    authFailuresPerMinute: e.SLIPWAY_AUTH_FAILURES_PER_MINUTE,
+    metricsToken: e.SLIPWAY_METRICS_TOKEN,
     githubToken: e.SLIPWAY_GITHUB_TOKEN,
     githubApiUrl: e.SLIPWAY_GITHUB_API_URL,
     // The clone token is promised to github.com only: it writes statuses only to github.com's API.

@@ -205,6 +205,8 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     adminToken: config.adminToken,
     webhookMaxBytes: config.webhookMaxBytes,
     allowSharedBuilds: config.allowSharedBuilds ?? false,
+    limits: { streamsPerToken: config.streamsPerToken ?? 20, authFailuresPerMinute: config.authFailuresPerMinute ?? 30 },
+    metricsToken: config.metricsToken,
     repos,
     tokens: new TokenStore(redis),
     audit: new AuditStore(redis),

@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import { registerPipelineMetrics } from '../metrics/index.js';
 import { createRequireRole } from './auth.js';
+import { AuthThrottle, StreamLimits } from './limits.js';
 import type { ApiDeps, RouteContext } from './deps.js';
 import { ApiError, errorHandler } from './errors.js';
 import { routeModules } from './routes/index.js';
@@ -13,7 +14,11 @@ export function createApi(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  const ctx: RouteContext = { ...deps, requireRole: createRequireRole(deps.tokens, deps.adminToken, deps.clock) };
+  const ctx: RouteContext = {
+    ...deps,
+    requireRole: createRequireRole(deps.tokens, deps.adminToken, deps.clock, new AuthThrottle(deps.limits.authFailuresPerMinute, deps.clock)),
+    streams: new StreamLimits(deps.limits.streamsPerToken),
+  };
 
   app.use('/api', express.json({ limit: '5mb' }));
   // PUT of a repository config also takes YAML; parsed by that route.

@@ -3,6 +3,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { roleAtLeast, type Role, type TokenStore } from '../store/index.js';
 import { repoAllowed } from '../auth/index.js';
 import { ApiError } from './errors.js';
+import type { AuthThrottle } from './limits.js';
 
 export interface Principal {
   name: string;
@@ -29,7 +30,7 @@ export function unscoped(p: Principal): boolean {
   return p.role === 'admin' || p.repos.includes('*');
 }
 
-function sameSecret(a: string, b: string): boolean {
+export function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
@@ -61,18 +62,24 @@ export type RequireRole = (role: Role) => RequestHandler;
  * 401, known token whose role is below `role` → 403. SLIPWAY_ADMIN_TOKEN is accepted as given (name
  * `admin`). Which repositories the caller may act on is each route's check (`mayAccess`).
  */
-export function createRequireRole(tokens: TokenStore, adminToken: string | undefined, clock: () => Date): RequireRole {
+export function createRequireRole(tokens: TokenStore, adminToken: string | undefined, clock: () => Date, throttle: AuthThrottle): RequireRole {
   return (role) => async (req, res, next) => {
+    const address = req.socket.remoteAddress ?? 'unknown';
+    throttle.check(address);
+    const refuse = (message: string) => {
+      throttle.failed(address);
+      return new ApiError(401, message, 'unauthenticated');
+    };
     const token = bearer(req);
-    if (!token) throw new ApiError(401, 'missing credentials: send Authorization: Bearer <token>', 'unauthenticated');
+    if (!token) throw refuse('missing credentials: send Authorization: Bearer <token>');
     if (adminToken && sameSecret(token, adminToken)) {
       res.locals.principal = { name: 'admin', role: 'admin', repos: ['*'] } satisfies Principal;
       return next();
     }
     const found = await tokens.lookup(token);
-    if (!found) throw new ApiError(401, 'invalid token: it is unknown or was revoked', 'unauthenticated');
+    if (!found) throw refuse('invalid token: it is unknown or was revoked');
     if (found.expiresAt !== null && Date.parse(found.expiresAt) <= clock().getTime()) {
-      throw new ApiError(401, `token "${found.name}" expired at ${found.expiresAt}: ask an admin for a new one`, 'unauthenticated');
+      throw refuse(`token "${found.name}" expired at ${found.expiresAt}: ask an admin for a new one`);
     }
     if (!roleAtLeast(found.role, role)) {
       throw new ApiError(403, `role too low: this needs ${role}, token "${found.name}" is ${found.role}`, 'forbidden');

@@ -5,6 +5,7 @@ import type { AuditStore, BuildRecord, BuildStatus, DeliveryStore, EventBus, Rep
 import type { CompiledCache, RulesEngine, WebhookHandler } from '../webhooks/index.js';
 import type { Deployer } from '../deploy/index.js';
 import type { RequireRole } from './auth.js';
+import type { StreamLimits } from './limits.js';
 
 /** What the API needs of the lanes (src/queue): accept builds, cancel one. */
 export interface LanesPort {
@@ -31,6 +32,10 @@ export interface ApiDeps {
   adminToken: string | undefined;
   /** Largest webhook body (bytes); larger answers 413. */
   webhookMaxBytes: number;
+  /** Bounds on what one caller holds or tries. */
+  limits: { streamsPerToken: number; authFailuresPerMinute: number };
+  /** SLIPWAY_METRICS_TOKEN: /metrics answers only with this bearer token; unset: open. */
+  metricsToken: string | undefined;
   /** SLIPWAY_ALLOW_SHARED_BUILDS: a config may ask for `builder.isolation: shared`. */
   allowSharedBuilds: boolean;
   repos: RepoStore;
@@ -51,4 +56,5 @@ export interface ApiDeps {
 /** What a route module receives: the deps plus the role guard. */
 export interface RouteContext extends ApiDeps {
   requireRole: RequireRole;
+  streams: StreamLimits;
 }

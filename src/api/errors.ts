@@ -13,6 +13,8 @@ export class ApiError extends Error {
     message: string,
     readonly code: string,
     readonly errors: FieldProblem[] = [],
+    /** With 429 and 503: when to try again (the Retry-After header). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -59,6 +61,7 @@ export function errorHandler(log: { error(obj: object, msg: string): void }): Er
       return;
     }
     if (err instanceof ApiError) {
+      if (err.retryAfterSeconds !== undefined) res.set('retry-after', String(err.retryAfterSeconds));
       res.status(err.status).json({ error: err.message, code: err.code, errors: err.errors });
       return;
     }

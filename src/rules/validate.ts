@@ -415,7 +415,11 @@ function checkUpdate(c: Checker, e: Obj, p: string): UpdateConfig {
 }
 
 /** `./docs/` → `docs`; null with a message when absolute or leaving its base. */
+/** Newlines, tabs and other control characters: names and paths reach logs and event streams, where they would start new lines. */
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
 function normalisePath(v: string, leaves: string): { path: string } | { message: string } {
+  if (CONTROL.test(v)) return { message: 'must not contain control characters (newlines, tabs)' };
   if (v.startsWith('/')) return { message: `must be a relative path, not absolute (${JSON.stringify(v)})` };
   let n = posix.normalize(v);
   if (n.length > 1) n = n.replace(/\/+$/, '');
@@ -430,6 +434,7 @@ function checkRule(c: Checker, raw: unknown, p: string, environments: Record<str
   }
   c.unknownKeys(raw, p, RULE_KEYS);
   const name = c.string(raw, 'name', p, { required: true });
+  if (name !== undefined && CONTROL.test(name)) c.add(`${p}.name`, 'must not contain control characters (newlines, tabs)');
   let source: Rule['source'] | undefined;
   if (!has(raw, 'source')) c.add(`${p}.source`, 'required');
   else if (raw.source === 'branch' || raw.source === 'tag') source = raw.source;

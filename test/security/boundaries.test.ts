@@ -20,6 +20,7 @@ let slipway: Slipway;
 let url: string;
 const tokens: Record<'viewer' | 'developer' | 'deployer', string> = { viewer: '', developer: '', deployer: '' };
 const dirs: string[] = [];
+const METRICS_TOKEN = `metrics-${run}`;
 
 function config(over: { image?: string; productionProtected?: boolean; replicas?: number; rules?: string; extra?: string } = {}): string {
   return [
@@ -56,7 +57,7 @@ async function healthyWhile<T>(attack: Promise<T>): Promise<{ result: T; probes:
 }
 
 beforeAll(async () => {
-  slipway = await startSlipway({ name: 'security', secret: SECRET, adminToken: ADMIN });
+  slipway = await startSlipway({ name: 'security', secret: SECRET, adminToken: ADMIN, env: { SLIPWAY_METRICS_TOKEN: METRICS_TOKEN } });
   url = slipway.serve.url;
   for (const role of ['viewer', 'developer', 'deployer'] as const) {
     const created = await api(url, 'POST', '/api/tokens', { json: { name: `${role}-${run}`, role } });
@@ -177,5 +178,65 @@ describe('builds stay in their lane', () => {
     expect(res.status).toBe(422);
     expect(res.body).toMatchObject({ errors: [{ path: 'builder.isolation', message: expect.stringMatching(/SLIPWAY_ALLOW_SHARED_BUILDS/) }] });
     expect((await api(url, 'GET', `/api/repos/acme/shared-${run}`)).status).toBe(404);
+  });
+});
+
+describe('connections and answers', () => {
+  it('one token holds a bounded number of open streams: of 200 followers, the ones past the limit get 429', { timeout: 60_000 }, async () => {
+    const controllers = Array.from({ length: 200 }, () => new AbortController());
+    const answers = await Promise.all(
+      controllers.map((ac) => fetch(`${url}/api/events`, { headers: { authorization: `Bearer ${tokens.viewer}`, accept: 'text/event-stream' }, signal: ac.signal })),
+    );
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(20);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(180);
+    const refused = answers.find((r) => r.status === 429)!;
+    expect(await refused.json()).toMatchObject({ code: 'too_many_streams', error: expect.stringMatching(/at most 20/) });
+    // Another token is not affected, and closing streams frees them.
+    const other = await fetch(`${url}/api/events`, { headers: { authorization: `Bearer ${tokens.developer}`, accept: 'text/event-stream' } });
+    expect(other.status).toBe(200);
+    await other.body?.cancel();
+    for (const ac of controllers) ac.abort();
+    await eventually(async () => {
+      const again = await fetch(`${url}/api/events`, { headers: { authorization: `Bearer ${tokens.viewer}`, accept: 'text/event-stream' } });
+      await again.body?.cancel();
+      return again.status === 200;
+    }, 10_000, 100);
+  });
+
+  it('/metrics answers only with SLIPWAY_METRICS_TOKEN', async () => {
+    expect((await fetch(`${url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${tokens.viewer}` } })).status).toBe(401);
+    const ok = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('slipway_');
+  });
+
+  it('a 26 MB webhook body through Node\'s own fetch gets a readable 413, not a reset', async () => {
+    const res = await fetch(`${url}/webhooks/github`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-github-event': 'push' }, body: Buffer.alloc(26 * 1024 * 1024, 32) });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: 'too_large' });
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
+  it('repeated failed authentication from one address is slowed with 429 and Retry-After', async () => {
+    const small = await startSlipway({ name: 'throttle', secret: SECRET, adminToken: ADMIN, env: { SLIPWAY_AUTH_FAILURES_PER_MINUTE: '5' } });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) statuses.push((await api(small.serve.url, 'GET', '/api/me', { token: `slw_guess${i}` })).status);
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
+      const slowed = await fetch(`${small.serve.url}/api/me`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      expect(slowed.status).toBe(429);
+      expect(Number(slowed.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await small.stop();
+    }
+  });
+
+  it('names and paths that would reach event streams cannot hold newlines', async () => {
+    const rules = '  - { name: edge, source: branch, match: main, tags: [x], context: "a\\nevent: end" }';
+    const res = await api(url, 'PUT', `/api/repos/${REPO}`, { token: tokens.deployer, text: config({ rules, replicas: 2 }) });
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ errors: [{ path: 'rules[0].context', message: expect.stringMatching(/control characters/) }] });
   });
 });

@@ -5,9 +5,10 @@ import type { RouteModule } from './index.js';
 const HEARTBEAT_MS = 15_000;
 
 /** `GET /api/events`: server-sent events of build and deployment state changes, with heartbeats. */
-export const eventRoutes: RouteModule = (router, { requireRole, events }) => {
+export const eventRoutes: RouteModule = (router, { requireRole, events, streams }) => {
   router.get('/api/events', requireRole('viewer'), async (req, res) => {
     const who = principal(res);
+    const release = streams.take(who.name);
     res.writeHead(200, {
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache',
@@ -27,6 +28,7 @@ export const eventRoutes: RouteModule = (router, { requireRole, events }) => {
       },
     });
     req.on('close', () => {
+      release();
       clearInterval(heartbeat);
       unsubscribe();
     });

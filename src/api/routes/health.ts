@@ -1,3 +1,5 @@
+import { sameSecret } from '../auth.js';
+import { ApiError } from '../errors.js';
 import type { RouteModule } from './index.js';
 
 async function check(what: () => Promise<unknown>, timeoutMs: number): Promise<string | null> {
@@ -15,8 +17,8 @@ async function check(what: () => Promise<unknown>, timeoutMs: number): Promise<s
   }
 }
 
-/** Liveness, readiness (Redis and Docker answer) and Prometheus metrics; no auth. */
-export const healthRoutes: RouteModule = (router, { redis, docker, metrics }) => {
+/** Liveness, readiness (Redis and Docker answer) and Prometheus metrics (behind SLIPWAY_METRICS_TOKEN when set). */
+export const healthRoutes: RouteModule = (router, { redis, docker, metrics, metricsToken }) => {
   router.get('/healthz', (_req, res) => {
     res.json({ ok: true });
   });
@@ -28,7 +30,10 @@ export const healthRoutes: RouteModule = (router, { redis, docker, metrics }) =>
     res.status(failed.length ? 503 : 200).json({ ready: failed.length === 0, failed, checks });
   });
 
-  router.get('/metrics', async (_req, res) => {
+  router.get('/metrics', async (req, res) => {
+    if (metricsToken && !sameSecret(/^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '')?.[1] ?? '', metricsToken)) {
+      throw new ApiError(401, 'metrics need Authorization: Bearer <SLIPWAY_METRICS_TOKEN>', 'unauthenticated');
+    }
     res.type(metrics.contentType).send(await metrics.metrics());
   });
 };

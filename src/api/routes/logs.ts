@@ -1,6 +1,7 @@
 import { followLog, formatEntry, readLog, type LogEntry } from '../../builders/index.js';
 import { TERMINAL_BUILD_STATUSES } from '../../store/index.js';
 import { mayAccess, principal } from '../auth.js';
+import { sseData } from '../limits.js';
 import { notFound } from '../errors.js';
 import type { RouteModule } from './index.js';
 
@@ -11,7 +12,7 @@ const HEARTBEAT_MS = 15_000;
  * `Accept: text/event-stream` server-sent events (`event: line|step|cut`, data: the rendered line,
  * `id`: the entry id, so `Last-Event-ID` resumes) that follow until the build ends (`event: end`).
  */
-export const logRoutes: RouteModule = (router, { requireRole, builds, redis }) => {
+export const logRoutes: RouteModule = (router, { requireRole, builds, redis, streams }) => {
   router.get('/api/builds/:id/log', requireRole('viewer'), async (req, res) => {
     const id = req.params.id as string;
     const record = await builds.get(id);
@@ -25,6 +26,8 @@ export const logRoutes: RouteModule = (router, { requireRole, builds, redis }) =
       return;
     }
 
+    const release = streams.take(principal(res).name);
+    req.on('close', release);
     res.writeHead(200, {
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache',
@@ -47,13 +50,14 @@ export const logRoutes: RouteModule = (router, { requireRole, builds, redis }) =
       };
       for await (const e of followLog(reader, id, { signal: ac.signal, isOver, ...(typeof lastEventId === 'string' ? { after: lastEventId } : {}) })) {
         start ??= e.at;
-        res.write(`id: ${e.id}\nevent: ${e.kind}\ndata: ${formatEntry(e, start)}\n\n`);
+        res.write(`id: ${e.id}\nevent: ${e.kind}\n${sseData(formatEntry(e, start))}\n\n`);
       }
       if (!ac.signal.aborted) {
         const final = await builds.get(id);
         res.write(`event: end\ndata: ${JSON.stringify({ status: final?.status ?? 'unknown', error: final?.error ?? null })}\n\n`);
       }
     } finally {
+      release();
       clearInterval(heartbeat);
       reader.disconnect();
       res.end();
