@@ -24,6 +24,8 @@ const Optional = z.string().trim().min(1).optional().catch(undefined);
 const Env = z.object({
   /** redis://… of the shared Redis. Unset: `slipway up` starts a private redis-server under SLIPWAY_DATA_DIR. */
   SLIPWAY_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** Redis's password (AUTH), when it is not in SLIPWAY_REDIS_URL; kept apart so a secret store can hold it. */
+  SLIPWAY_REDIS_PASSWORD: Optional,
   /** Port of the HTTP server (API, webhook intake, dashboard). */
   SLIPWAY_PORT: Port.default(3000),
   /** Interface the HTTP server binds to. */
@@ -97,6 +99,7 @@ const Env = z.object({
 
 export type Config = {
   redisUrl: string | undefined;
+  redisPassword?: string | undefined;
   port: number;
   host: string;
   webhookSecret: string | undefined;
@@ -147,6 +150,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   const config: Config = {
     redisUrl: e.SLIPWAY_REDIS_URL,
+    redisPassword: e.SLIPWAY_REDIS_PASSWORD,
     port: e.SLIPWAY_PORT,
     host: e.SLIPWAY_HOST,
     webhookSecret: e.SLIPWAY_WEBHOOK_SECRET,

@@ -72,7 +72,10 @@ export async function connectRedis(url: string, log: Logger, opts: RedisOptions 
   } catch (err) {
     redis.disconnect();
     if (err instanceof StartupError) throw err;
-    throw new StartupError(`cannot use Redis at ${redactUrl(url)}: ${(err as Error).message} (SLIPWAY_REDIS_URL)`);
+    const message = (err as Error).message;
+    // A Redis that wants a password closes or refuses an unauthenticated client.
+    const hint = /NOAUTH|WRONGPASS|Connection is closed/i.test(message) ? '; if it needs a password, set SLIPWAY_REDIS_PASSWORD (or put it in the URL)' : '';
+    throw new StartupError(`cannot use Redis at ${redactUrl(url)}: ${message} (SLIPWAY_REDIS_URL${hint})`);
   } finally {
     clearTimeout(timer);
   }
@@ -153,7 +156,11 @@ export interface ServeHandle extends Running {
 
 function requireRedisUrl(config: Config): string {
   if (!config.redisUrl) throw new StartupError('SLIPWAY_REDIS_URL is not set: point it at a Redis ≥ 7 (e.g. redis://127.0.0.1:6379), or use `slipway up`');
-  return config.redisUrl;
+  if (!config.redisPassword) return config.redisUrl;
+  // The password kept apart from the URL (a secret store's key), put where ioredis reads it.
+  const url = new URL(config.redisUrl);
+  url.password = encodeURIComponent(config.redisPassword);
+  return url.toString();
 }
 
 /** `slipway serve`: the API, webhook intake and dashboard. */

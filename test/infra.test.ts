@@ -90,6 +90,7 @@ describe('infra/ deployment files', () => {
       expect(args).toContain('--appendonly yes');
       expect(args).toContain('--appendfsync everysec');
       expect(args).toContain('--maxmemory-policy noeviction');
+      expect(args).toMatch(/--requirepass \$\{SLIPWAY_REDIS_PASSWORD:\?/);
       expect(services.redis?.volumes).toEqual(['redis-data:/data']);
       expect(compose?.volumes).toHaveProperty('redis-data');
     });
@@ -107,6 +108,7 @@ describe('infra/ deployment files', () => {
       for (const name of ['serve', 'worker']) {
         const names = envNames(services[name]?.environment);
         expect(names).toContain('SLIPWAY_REDIS_URL');
+        expect(names).toContain('SLIPWAY_REDIS_PASSWORD');
         for (const env of names) expect(keys.has(env), `${name}: ${env}`).toBe(true);
       }
       expect(envNames(services.serve?.environment)).toEqual(expect.arrayContaining(['SLIPWAY_WEBHOOK_SECRET', 'SLIPWAY_ADMIN_TOKEN', 'SLIPWAY_HOST']));
@@ -130,6 +132,7 @@ describe('infra/ deployment files', () => {
       const args = redisArgs(services.redis?.command);
       expect(args).toContain('--appendonly yes');
       expect(args).toContain('--maxmemory-policy noeviction');
+      expect(args).toMatch(/--requirepass \$\{SLIPWAY_REDIS_PASSWORD:\?/);
       expect(services.redis?.deploy.replicas).toBe(1);
     });
 
@@ -137,6 +140,7 @@ describe('infra/ deployment files', () => {
       for (const name of ['serve', 'worker']) {
         const names = envNames(services[name]?.environment);
         expect(names).toContain('SLIPWAY_REDIS_URL');
+        expect(names).toContain('SLIPWAY_REDIS_PASSWORD');
         for (const env of names) expect(keys.has(env), `${name}: ${env}`).toBe(true);
       }
     });
@@ -203,6 +207,8 @@ describe('infra/ deployment files', () => {
       expect(args).toContain('--appendonly yes');
       expect(args).toContain('--appendfsync everysec');
       expect(args).toContain('--maxmemory-policy noeviction');
+      expect(args).toContain('--requirepass $(REDIS_PASSWORD)');
+      expect(redis?.spec.template.spec.containers[0].env).toContainEqual({ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'slipway', key: 'redis-password' } } });
       expect(redis?.spec.volumeClaimTemplates[0].metadata.name).toBe('data');
       expect(redis?.spec.template.spec.containers[0].volumeMounts).toContainEqual({ name: 'data', mountPath: '/data' });
     });

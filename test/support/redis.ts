@@ -25,6 +25,8 @@ export interface TestRedisOptions {
   maxmemoryPolicy?: string;
   /** Default true. */
   appendonly?: boolean;
+  /** AUTH password (`--requirepass`); default none. */
+  password?: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -53,7 +55,8 @@ function ping(port: number): Promise<boolean> {
     // While loading its AOF Redis answers -LOADING; only +PONG means ready.
     sock.on('data', (d) => {
       buf += d.toString();
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+      // A Redis with a password answers -NOAUTH: up, and waiting for AUTH.
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG') || buf.startsWith('-NOAUTH'));
     });
   });
 }
@@ -76,6 +79,7 @@ export async function startRedis(opts: TestRedisOptions = {}): Promise<TestRedis
       '--daemonize', 'no',
       '--logfile', '',
       '--loglevel', 'warning',
+      ...(opts.password ? ['--requirepass', opts.password] : []),
     ];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.on('data', (d) => (stderr += d.toString()));
