@@ -31,6 +31,7 @@ import { startServe, startWorker } from '../src/main.js';
 import type { BuildRecord } from '../src/store/index.js';
 import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, gitHttpServer, makeRepo } from '../test/builders-support.js';
 import { startRedis } from '../test/support/redis.js';
+import { LOCAL_SOURCES } from '../test/support/sources.js';
 import { ADMIN, SECRET, api, deliver, pushPayload } from '../test/webhooks-helpers.js';
 
 const PUSHES = Number(process.env.BENCH_PUSHES ?? 12);
@@ -155,6 +156,7 @@ async function main() {
       SLIPWAY_DATA_DIR: dataDir,
       // The push-to-start figures compare both isolations through repository configs.
       SLIPWAY_ALLOW_SHARED_BUILDS: 'true',
+      SLIPWAY_SOURCE_ALLOW: LOCAL_SOURCES,
     });
     const serve = await startServe(config);
     const worker = await startWorker(config);

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
+import { parseSourceAllow } from '../src/auth/index.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { dockerClient, startUp, type UpHandle } from '../src/main.js';
 import type { BuildRecord, DeploymentRecord } from '../src/store/records.js';
@@ -143,6 +144,8 @@ async function main(argv: string[]): Promise<number> {
       adminToken: undefined,
       dataDir: join(state, 'slipway'),
       logLevel: 'info',
+      // The demo's git server is on loopback: allowed explicitly, besides GitHub repositories' own URLs.
+      sourceAllow: parseSourceAllow(`github.com,http://127.0.0.1:${PORTS.git}/`),
     };
     const logFile = join(state, 'slipway.log');
     const log = pino({ level: 'info', base: { service: 'slipway' } }, pino.destination({ dest: logFile, sync: false, mkdir: true }));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseSourceAllow, SourcePolicyError, type SourcePolicy } from './auth/index.js';
 import { EgressPolicyError, parseEgressPolicy, type EgressPolicy } from './builders/index.js';
 
 /**
@@ -83,6 +84,20 @@ const Env = z.object({
       return z.NEVER;
     }
   }),
+  /**
+   * Where builds may fetch source: hosts (`github.com`: only each repository's own
+   * https://github.com/<owner>/<name>.git) and URL prefixes with their scheme (`file:///srv/git/`,
+   * `http://127.0.0.1:`), comma-separated. Default github.com.
+   */
+  SLIPWAY_SOURCE_ALLOW: z.string().optional().transform((raw, ctx): SourcePolicy => {
+    try {
+      return parseSourceAllow(raw);
+    } catch (err) {
+      if (!(err instanceof SourcePolicyError)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message });
+      return z.NEVER;
+    }
+  }),
   /** Builders: repositories may set `builder.isolation: shared` (builds on the configured engine, beside everything else on it). */
   SLIPWAY_ALLOW_SHARED_BUILDS: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
   /** Builders: how long a repository's cached dedicated engine stays up after a build for its next one; 0 stops it at once. */
@@ -121,6 +136,7 @@ export type Config = {
   buildEgress?: EgressPolicy;
   builderKeepMs?: number;
   allowSharedBuilds?: boolean;
+  sourceAllow?: SourcePolicy;
   streamsPerToken?: number;
   authFailuresPerMinute?: number;
   metricsToken?: string | undefined;
@@ -174,6 +190,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     buildEgress: e.SLIPWAY_BUILD_EGRESS,
     builderKeepMs: e.SLIPWAY_BUILDER_KEEP,
     allowSharedBuilds: e.SLIPWAY_ALLOW_SHARED_BUILDS,
+    sourceAllow: e.SLIPWAY_SOURCE_ALLOW,
     streamsPerToken: e.SLIPWAY_STREAMS_PER_TOKEN,
     authFailuresPerMinute: e.SLIPWAY_AUTH_FAILURES_PER_MINUTE,
     metricsToken: e.SLIPWAY_METRICS_TOKEN,

@@ -12,6 +12,7 @@ import { createApi } from './api/index.js';
 import type { Config } from './config.js';
 import { Deployer, DeploymentStore, DeployWorker, SwarmTarget, repoConfigSource } from './deploy/index.js';
 import { Lanes, LaneWorker, type BuildRunner } from './queue/index.js';
+import { parseSourceAllow } from './auth/index.js';
 import { createBuilders, type Builders, type Endpoint } from './builders/index.js';
 import { createGitHubReporter, githubEventReporter, redisDeploymentLinks } from './github/index.js';
 import { AuditStore, BuildStore, DeliveryStore, EventBus, keys, RepoStore, TokenStore, type BuildRecord } from './store/index.js';
@@ -196,7 +197,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
   const builds = new BuildStore(redis);
   const webhook = createWebhookHandler({
     verify: createVerifier(config.webhookSecret, config.webhookSecretPrevious),
-    decide: createDecider({ repos, engine, cache: compiled }),
+    decide: createDecider({ repos, engine, cache: compiled, sources: config.sourceAllow ?? parseSourceAllow(undefined) }),
     enqueue: (b, opts) => lanes.submit(b, opts),
     deliveries,
     log,
@@ -212,6 +213,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     adminToken: config.adminToken,
     webhookMaxBytes: config.webhookMaxBytes,
     allowSharedBuilds: config.allowSharedBuilds ?? false,
+    sources: config.sourceAllow ?? parseSourceAllow(undefined),
     limits: { streamsPerToken: config.streamsPerToken ?? 20, authFailuresPerMinute: config.authFailuresPerMinute ?? 30 },
     metricsToken: config.metricsToken,
     repos,

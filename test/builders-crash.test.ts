@@ -8,6 +8,7 @@ import { loadConfig } from '../src/config.js';
 import { startServe, startWorker, type Running, type ServeHandle } from '../src/main.js';
 import type { BuildRecord } from '../src/store/index.js';
 import { startRedis, type TestRedis } from './support/redis.js';
+import { LOCAL_SOURCES } from './support/sources.js';
 import { ADMIN, SECRET, api, deliver, eventually, pushPayload } from './webhooks-helpers.js';
 import { BASE, REGISTRY, deleteRegistryRepo, gitHttpServer, leftovers, makeRepo, registryDigest } from './builders-support.js';
 
@@ -34,6 +35,7 @@ beforeAll(async () => {
     SLIPWAY_WEBHOOK_SECRET: SECRET,
     SLIPWAY_ADMIN_TOKEN: ADMIN,
     SLIPWAY_LOG_LEVEL: 'info',
+    SLIPWAY_SOURCE_ALLOW: LOCAL_SOURCES,
     SLIPWAY_DATA_DIR: dataDir,
   });
   serve = await startServe(loadConfig({ ...env, SLIPWAY_LOG_LEVEL: 'silent' }));

@@ -12,7 +12,9 @@ import { deliver, pushPayload } from '../demo/webhook.js';
 import { loadConfig } from '../src/config.js';
 import { dockerClient, startUp, type UpHandle } from '../src/main.js';
 import type { BuildRecord, DeploymentRecord } from '../src/store/records.js';
+import { parseSourceAllow } from '../src/auth/index.js';
 import { freePort, startRedis, type TestRedis } from './support/redis.js';
+import { LOCAL_SOURCES } from './support/sources.js';
 
 /**
  * The dashboard in a real browser (Debian's Chromium through playwright-core) against a real
@@ -149,7 +151,7 @@ beforeAll(async () => {
   git = await startGitServer({ root: join(work, 'git') });
   sample = await SampleRepo.create(work, REPO);
   const base = loadConfig({});
-  up = await startUp({ ...base, redisUrl: redis.url, port: 0, adminToken: ADMIN_TOKEN, webhookSecret: 'dashboard-test-secret', dataDir: join(work, 'slipway'), logLevel: 'warn' });
+  up = await startUp({ ...base, sourceAllow: parseSourceAllow(LOCAL_SOURCES), redisUrl: redis.url, port: 0, adminToken: ADMIN_TOKEN, webhookSecret: 'dashboard-test-secret', dataDir: join(work, 'slipway'), logLevel: 'warn' });
   api = new DemoClient(up.url, ADMIN_TOKEN);
   await api.call('PUT', `/api/repos/${REPO}`, config(), 'application/yaml');
   browser = await chromium.launch({

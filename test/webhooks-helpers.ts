@@ -2,6 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { loadConfig } from '../src/config.js';
 import { startServe, type ServeHandle } from '../src/main.js';
 import { startRedis, type TestRedis, type TestRedisOptions } from './support/redis.js';
+import { LOCAL_SOURCES } from './support/sources.js';
 
 /** Helpers shared by the intake suites (test/webhooks*.test.ts, test/api*.test.ts). */
 
@@ -30,6 +31,7 @@ export async function startIntake(redisOpts: TestRedisOptions = {}, env: Record<
     SLIPWAY_WEBHOOK_SECRET_PREVIOUS: PREVIOUS_SECRET,
     SLIPWAY_ADMIN_TOKEN: ADMIN,
     SLIPWAY_LOG_LEVEL: 'silent',
+    SLIPWAY_SOURCE_ALLOW: LOCAL_SOURCES,
     ...env,
   });
   const serve = await startServe(config);

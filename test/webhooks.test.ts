@@ -5,6 +5,7 @@ import { Lanes } from '../src/queue/index.js';
 import { previewRef, type RepoConfig } from '../src/rules/index.js';
 import { keys, RepoStore } from '../src/store/index.js';
 import { rulesEngine, toBuildRecords } from '../src/webhooks/index.js';
+import { LOCAL_SOURCES } from './support/sources.js';
 import { api, deliver, eventually, PREVIOUS_SECRET, pushPayload, randomSha, sign, startIntake, type Intake } from './webhooks-helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -51,7 +52,8 @@ let intake: Intake;
 let url: string;
 
 beforeAll(async () => {
-  intake = await startIntake();
+  // The GHES examples come from octocoders.github.io: listed, as a GitHub Enterprise installation lists its host.
+  intake = await startIntake({}, { SLIPWAY_SOURCE_ALLOW: `${LOCAL_SOURCES},octocoders.github.io` });
   url = intake.url;
 });
 afterAll(async () => {

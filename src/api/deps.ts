@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { AuditStore, BuildRecord, BuildStatus, DeliveryStore, EventBus, RepoStore, TokenStore } from '../store/index.js';
 import type { CompiledCache, RulesEngine, WebhookHandler } from '../webhooks/index.js';
 import type { Deployer } from '../deploy/index.js';
+import type { SourcePolicy } from '../auth/index.js';
 import type { RequireRole } from './auth.js';
 import type { StreamLimits } from './limits.js';
 
@@ -36,6 +37,8 @@ export interface ApiDeps {
   limits: { streamsPerToken: number; authFailuresPerMinute: number };
   /** SLIPWAY_METRICS_TOKEN: /metrics answers only with this bearer token; unset: open. */
   metricsToken: string | undefined;
+  /** SLIPWAY_SOURCE_ALLOW: a config's `source.url` must be one of these. */
+  sources: SourcePolicy;
   /** SLIPWAY_ALLOW_SHARED_BUILDS: a config may ask for `builder.isolation: shared`. */
   allowSharedBuilds: boolean;
   repos: RepoStore;

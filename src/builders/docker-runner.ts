@@ -159,7 +159,7 @@ export class DockerBuildRunner implements BuildRunner {
     // The source fetch and a dedicated engine's start overlap: both take a few hundred ms.
     log.step('fetch source');
     const src = path.join(workspace, 'src');
-    const fetched = fetchSource({ url, sha: build.sha, dir: src, githubToken: this.opts.githubToken, signal, log: say });
+    const fetched = fetchSource({ url, sha: build.sha, dir: src, repo: build.repo, githubToken: this.opts.githubToken, signal, log: say });
     if (settings.isolation === 'dedicated') log.step('start dedicated engine');
     const starting: Promise<BuilderEngine> =
       settings.isolation === 'dedicated'

@@ -8,7 +8,9 @@ export interface SourceOptions {
   sha: string;
   /** An empty directory that receives the checkout. */
   dir: string;
-  /** GitHub token for private repositories: sent only to `githubHost` over https, never in arguments or logs. */
+  /** The build's repository (owner/name): the GitHub token goes only to its own URL. */
+  repo: string;
+  /** GitHub token for private repositories: sent only to `https://<githubHost>/<repo>[.git]`, never in arguments or logs. */
   githubToken?: string;
   githubHost?: string;
   signal: AbortSignal;
@@ -23,7 +25,7 @@ export async function fetchSource(opts: SourceOptions): Promise<void> {
   if (!SHA.test(sha)) throw new BuildError('source_invalid', `not a commit sha: ${sha}`);
   if (!url || url.startsWith('-') || /\s/.test(url)) throw new BuildError('source_invalid', `not a git URL: ${scrub(url)}`);
   const secrets = [opts.githubToken];
-  const env = gitEnv(url, opts.githubToken, opts.githubHost ?? 'github.com');
+  const env = gitEnv(url, opts.githubToken, opts.githubHost ?? 'github.com', opts.repo);
   const git = async (args: string[], quietFail = false) => {
     const res = await exec('git', args, {
       cwd: dir,
@@ -57,7 +59,7 @@ export async function fetchSource(opts: SourceOptions): Promise<void> {
   opts.log(`checked out ${sha} in ${Date.now() - started} ms`);
 }
 
-function gitEnv(url: string, token: string | undefined, host: string): NodeJS.ProcessEnv {
+function gitEnv(url: string, token: string | undefined, host: string, repo: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: '/nonexistent',
@@ -67,11 +69,13 @@ function gitEnv(url: string, token: string | undefined, host: string): NodeJS.Pr
     GIT_ASKPASS: 'true',
     SSH_ASKPASS: 'true',
   };
-  if (token && url.startsWith(`https://${host}/`)) {
-    // Passed through the environment, so the token is neither in the process arguments nor in .git/config.
+  const own = [`https://${host}/${repo}`, `https://${host}/${repo}.git`].map((u) => u.toLowerCase());
+  if (token && own.includes(url.toLowerCase())) {
+    // Passed through the environment, so the token is neither in the process arguments nor in .git/config;
+    // scoped to this repository's URL, so no other repository (nor a redirect elsewhere) receives it.
     const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
     env.GIT_CONFIG_COUNT = '1';
-    env.GIT_CONFIG_KEY_0 = `http.https://${host}/.extraheader`;
+    env.GIT_CONFIG_KEY_0 = `http.${url}.extraheader`;
     env.GIT_CONFIG_VALUE_0 = `AUTHORIZATION: basic ${basic}`;
   }
   return env;

@@ -1,3 +1,4 @@
+import { sourceProblem, type SourcePolicy } from '../auth/index.js';
 import type { BuildRecord, RepoStore, VersionGuard } from '../store/index.js';
 import type { RepoConfig, SkippedRule } from '../rules/index.js';
 import { toBuildRecords } from './build-records.js';
@@ -30,7 +31,13 @@ function ignore(repo: string, reason: string, guard: VersionGuard | null): Decis
 }
 
 /** Turns a push into builds using the repository's stored, compiled rules. */
-export function createDecider(o: { repos: Pick<RepoStore, 'get' | 'recent' | 'guard'>; engine: RulesEngine; cache: CompiledCache }): Decide {
+export function createDecider(o: {
+  repos: Pick<RepoStore, 'get' | 'recent' | 'guard'>;
+  engine: RulesEngine;
+  cache: CompiledCache;
+  /** Where builds may fetch from (SLIPWAY_SOURCE_ALLOW); a push whose source is elsewhere builds nothing. */
+  sources: SourcePolicy;
+}): Decide {
   return async (event, deliveryId, at, opts = {}) => {
     const stored = await (opts.fresh ? o.repos.get(event.repository) : o.repos.recent(event.repository));
     if (!stored) return ignore(event.repository, `unknown repository ${event.repository}`, null);
@@ -42,6 +49,10 @@ export function createDecider(o: { repos: Pick<RepoStore, 'get' | 'recent' | 'gu
     if (marker) return ignore(stored.repo, `${marker} in the head commit message`, guard);
 
     const config = stored.config as unknown as RepoConfig;
+    // The payload's clone URL is what the sender says: only the repository's own (or its config's) is fetched.
+    const cloneUrl = config.source?.url ?? event.cloneUrl;
+    const problem = cloneUrl === null ? null : sourceProblem(o.sources, cloneUrl, stored.repo);
+    if (problem) return ignore(stored.repo, `source refused: ${problem}`, guard);
     const compiled = o.cache.get(stored.version, config);
     const preview = o.engine.evaluate(compiled, {
       ref: event.ref,
@@ -54,7 +65,7 @@ export function createDecider(o: { repos: Pick<RepoStore, 'get' | 'recent' | 'gu
       ref: event.ref,
       sha: event.sha,
       image: config.image,
-      cloneUrl: config.source?.url ?? event.cloneUrl,
+      cloneUrl,
       deliveryId,
       trigger: 'webhook',
       by: `github:${event.pusher}`,

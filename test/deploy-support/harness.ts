@@ -8,6 +8,7 @@ import { DeploymentStore, DeployWorker, SwarmTarget, type DeployWorkerOptions } 
 import { startServe, type ServeHandle } from '../../src/main.js';
 import { AuditStore, EventBus } from '../../src/store/index.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { LOCAL_SOURCES } from '../support/sources.js';
 
 export const ADMIN = 'deploy-tests-admin-token';
 
@@ -53,6 +54,7 @@ export async function startDeployStack(opts: Partial<DeployWorkerOptions> = {}):
     SLIPWAY_WEBHOOK_SECRET: 'deploy-tests-secret',
     SLIPWAY_ADMIN_TOKEN: ADMIN,
     SLIPWAY_LOG_LEVEL: 'silent',
+    SLIPWAY_SOURCE_ALLOW: LOCAL_SOURCES,
   });
   const serve = await startServe(config);
   const client = new Redis(redis.url, { maxRetriesPerRequest: null });

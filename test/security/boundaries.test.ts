@@ -240,3 +240,33 @@ describe('connections and answers', () => {
     expect(res.body).toMatchObject({ errors: [{ path: 'rules[0].context', message: expect.stringMatching(/control characters/) }] });
   });
 });
+
+describe('sources and webhooks', () => {
+  it.each([
+    ['another repository on GitHub', 'https://github.com/rival/app.git', /not acme\/guarded-\w+'s own repository on github\.com/],
+    ['this machine\'s files', 'file:///etc', /is not an allowed source \(SLIPWAY_SOURCE_ALLOW: /],
+    ['a loopback service', 'http://localhost:6379/x.git', /is not an allowed source/],
+    ['a host nobody allowed', 'ssh://git@evil.example/acme/guarded.git', /is not an allowed source/],
+  ])('a signed push whose clone_url points at %s builds nothing and says why', async (_what, cloneUrl, why) => {
+    const payload = pushPayload({ repo: REPO, ref: 'refs/heads/main', sha: 'e'.repeat(40) });
+    (payload.repository as Record<string, unknown>).clone_url = cloneUrl;
+    const res = await deliver(url, { event: 'push', payload });
+    expect(res.status).toBe(202);
+    expect(res.body.builds).toEqual([]);
+    expect(res.body.ignored).toMatch(why);
+    expect(res.body.ignored).toMatch(/^source refused: /);
+  });
+
+  it.each([
+    ['file:///', /is not an allowed source/],
+    ['https://github.com/rival/app.git', /is not acme\/guarded-\w+'s own repository/],
+    ['https://someone:pw@github.com/acme/x.git', /\*\*\*@/],
+    ['http://evil.example/x.git', /is not an allowed source/],
+  ])('a config whose source.url is %s is refused at source.url', async (source, why) => {
+    const before = (await api(url, 'GET', `/api/repos/${REPO}`)).body;
+    const res = await api(url, 'PUT', `/api/repos/${REPO}`, { token: tokens.deployer, text: config({ replicas: 2, extra: `source: { url: "${source}" }` }) });
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ errors: [{ path: 'source.url', message: expect.stringMatching(why) }] });
+    expect((await api(url, 'GET', `/api/repos/${REPO}`)).body).toEqual(before);
+  });
+});

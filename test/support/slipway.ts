@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config.js';
 import { startServe, startWorker, type Running, type ServeHandle } from '../../src/main.js';
 import type { BuildRunner } from '../../src/queue/index.js';
 import { startRedis, type TestRedis } from './redis.js';
+import { LOCAL_SOURCES } from './sources.js';
 
 export interface Slipway {
   redis: TestRedis;
@@ -30,6 +31,7 @@ export async function startSlipway(o: { secret: string; adminToken: string; env?
     SLIPWAY_ADMIN_TOKEN: o.adminToken,
     SLIPWAY_LOG_LEVEL: 'silent',
     SLIPWAY_DATA_DIR: dataDir,
+    SLIPWAY_SOURCE_ALLOW: LOCAL_SOURCES,
     ...o.env,
   });
   const serve = await startServe(config);

@@ -1,5 +1,6 @@
 import { RulesError, type RepoConfig } from '../../rules/index.js';
 import type { RulesEngine } from '../../webhooks/index.js';
+import { sourceProblem } from '../../auth/index.js';
 import { roleAtLeast } from '../../store/index.js';
 import { checkAccess, mayAccess, principal } from '../auth.js';
 import { configChanges, describeChange, protectedChanges } from '../config-changes.js';
@@ -28,7 +29,7 @@ function documentOf(body: unknown, rules: RulesEngine): unknown {
 }
 
 /** Repositories and their config documents (validated whole by src/rules). */
-export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, audit, clock, allowSharedBuilds }) => {
+export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, audit, clock, allowSharedBuilds, sources }) => {
   router.put('/api/repos/:owner/:name', requireRole('developer'), async (req, res) => {
     const repo = repoParam(req.params);
     checkAccess(res, repo, () => notFound(`no repository ${repo} that this token may act on`));
@@ -41,6 +42,8 @@ export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, aud
       const message = `must be "${repo}", the repository of this URL`;
       throw invalid(`repository: ${message}`, [{ path: 'repository', message }]);
     }
+    const sourceRefused = config.source?.url ? sourceProblem(sources, config.source.url, config.repository) : null;
+    if (sourceRefused) throw invalid(`source.url: ${sourceRefused}`, [{ path: 'source.url', message: sourceRefused }]);
     if (config.builder.isolation === 'shared' && !allowSharedBuilds) {
       const message = 'shared is not allowed on this slipway: builds run on dedicated engines (the operator allows shared ones with SLIPWAY_ALLOW_SHARED_BUILDS=true)';
       throw invalid(`builder.isolation: ${message}`, [{ path: 'builder.isolation', message }]);
