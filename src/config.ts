@@ -98,6 +98,8 @@ const Env = z.object({
       return z.NEVER;
     }
   }),
+  /** Webhooks: a push whose `repository.pushed_at` is older than this is a replay and builds nothing. */
+  SLIPWAY_REPLAY_WINDOW: Duration.default(3_600_000),
   /** Builders: repositories may set `builder.isolation: shared` (builds on the configured engine, beside everything else on it). */
   SLIPWAY_ALLOW_SHARED_BUILDS: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
   /** Builders: how long a repository's cached dedicated engine stays up after a build for its next one; 0 stops it at once. */
@@ -137,6 +139,7 @@ export type Config = {
   builderKeepMs?: number;
   allowSharedBuilds?: boolean;
   sourceAllow?: SourcePolicy;
+  replayWindowMs?: number;
   streamsPerToken?: number;
   authFailuresPerMinute?: number;
   metricsToken?: string | undefined;
@@ -191,6 +194,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     builderKeepMs: e.SLIPWAY_BUILDER_KEEP,
     allowSharedBuilds: e.SLIPWAY_ALLOW_SHARED_BUILDS,
     sourceAllow: e.SLIPWAY_SOURCE_ALLOW,
+    replayWindowMs: e.SLIPWAY_REPLAY_WINDOW,
     streamsPerToken: e.SLIPWAY_STREAMS_PER_TOKEN,
     authFailuresPerMinute: e.SLIPWAY_AUTH_FAILURES_PER_MINUTE,
     metricsToken: e.SLIPWAY_METRICS_TOKEN,

@@ -197,7 +197,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
   const builds = new BuildStore(redis);
   const webhook = createWebhookHandler({
     verify: createVerifier(config.webhookSecret, config.webhookSecretPrevious),
-    decide: createDecider({ repos, engine, cache: compiled, sources: config.sourceAllow ?? parseSourceAllow(undefined) }),
+    decide: createDecider({ repos, engine, cache: compiled, sources: config.sourceAllow ?? parseSourceAllow(undefined), replayWindowMs: config.replayWindowMs ?? 3_600_000 }),
     enqueue: (b, opts) => lanes.submit(b, opts),
     deliveries,
     log,
@@ -214,6 +214,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     webhookMaxBytes: config.webhookMaxBytes,
     allowSharedBuilds: config.allowSharedBuilds ?? false,
     sources: config.sourceAllow ?? parseSourceAllow(undefined),
+    registry: config.registry ?? '127.0.0.1:5000',
     limits: { streamsPerToken: config.streamsPerToken ?? 20, authFailuresPerMinute: config.authFailuresPerMinute ?? 30 },
     metricsToken: config.metricsToken,
     repos,

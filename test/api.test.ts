@@ -32,7 +32,8 @@ rules:
 `;
 
 beforeAll(async () => {
-  intake = await startIntake();
+  // The configs below push to localhost:5000: the operator's registry, whose <owner>/<name> prefixes developers may use.
+  intake = await startIntake({}, { SLIPWAY_REGISTRY: 'localhost:5000' });
   url = intake.url;
   redis = new Redis(intake.redis.url);
   for (const role of ['viewer', 'developer', 'deployer', 'admin']) {
@@ -298,7 +299,7 @@ describe('events, health and metrics', () => {
   it('records audit entries for token creation and config changes, with the config versions', async () => {
     const first = await api(url, 'PUT', '/api/repos/acme/audited', { token: tokens.developer, json: { repository: 'acme/audited', image: 'localhost:5000/acme/audited' } });
     expect(first.status).toBe(200);
-    await api(url, 'PUT', '/api/repos/acme/audited', { token: tokens.developer, json: { repository: 'acme/audited', image: 'localhost:5000/acme/audited2' } });
+    await api(url, 'PUT', '/api/repos/acme/audited', { token: tokens.developer, json: { repository: 'acme/audited', image: 'localhost:5000/acme/audited/v2' } });
     const all = await new AuditStore(redis).list(1000);
     const actions = new Set(all.map((a) => a.action));
     for (const a of ['token.create', 'repo.create', 'repo.update', 'repo.delete', 'build.create', 'build.cancel']) expect(actions).toContain(a);

@@ -39,7 +39,14 @@ describe('a push as a SourceEvent', () => {
       headCommitMessage: 'two',
       cloneUrl: 'https://github.com/acme/web.git',
       defaultBranch: 'trunk',
+      pushedAt: null,
     });
+  });
+
+  it('reads repository.pushed_at as unix seconds (push events) or an ISO date', () => {
+    expect(event({ ref: 'refs/heads/main', repository: { full_name: 'acme/web', pushed_at: 1_700_000_000 } }).pushedAt).toBe(1_700_000_000_000);
+    expect(event({ ref: 'refs/heads/main', repository: { full_name: 'acme/web', pushed_at: '2026-12-04T01:00:00Z' } }).pushedAt).toBe(Date.parse('2026-12-04T01:00:00Z'));
+    expect(event({ ref: 'refs/heads/main', repository: { full_name: 'acme/web', pushed_at: 'not a date' } }).pushedAt).toBeNull();
   });
 
   it('builds an annotated tag from its commit (head_commit), not the tag object (after)', () => {

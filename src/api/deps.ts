@@ -37,6 +37,8 @@ export interface ApiDeps {
   limits: { streamsPerToken: number; authFailuresPerMinute: number };
   /** SLIPWAY_METRICS_TOKEN: /metrics answers only with this bearer token; unset: open. */
   metricsToken: string | undefined;
+  /** SLIPWAY_REGISTRY: repositories' images lie under `<registry>/<owner>/<name>` unless an admin says otherwise. */
+  registry: string;
   /** SLIPWAY_SOURCE_ALLOW: a config's `source.url` must be one of these. */
   sources: SourcePolicy;
   /** SLIPWAY_ALLOW_SHARED_BUILDS: a config may ask for `builder.isolation: shared`. */

@@ -37,6 +37,8 @@ export function createDecider(o: {
   cache: CompiledCache;
   /** Where builds may fetch from (SLIPWAY_SOURCE_ALLOW); a push whose source is elsewhere builds nothing. */
   sources: SourcePolicy;
+  /** SLIPWAY_REPLAY_WINDOW: a push that GitHub says happened longer ago than this is a replay, and builds nothing. */
+  replayWindowMs: number;
 }): Decide {
   return async (event, deliveryId, at, opts = {}) => {
     const stored = await (opts.fresh ? o.repos.get(event.repository) : o.repos.recent(event.repository));
@@ -45,6 +47,10 @@ export function createDecider(o: {
     if (event.deleted) return ignore(stored.repo, 'deleted ref', guard);
     if (!o.engine.isValidGitRefName(event.ref)) return ignore(stored.repo, 'invalid ref', guard);
     if (event.source === null) return ignore(stored.repo, `${event.ref} is neither a branch nor a tag`, guard);
+    // A captured delivery re-sent under a new id carries its old pushed_at: the signature covers it.
+    if (event.pushedAt !== null && at.getTime() - event.pushedAt > o.replayWindowMs) {
+      return ignore(stored.repo, `replayed: pushed at ${new Date(event.pushedAt).toISOString()}, longer ago than the ${o.replayWindowMs / 60_000} min replay window (SLIPWAY_REPLAY_WINDOW)`, guard);
+    }
     const marker = skipMarker(event.headCommitMessage);
     if (marker) return ignore(stored.repo, `${marker} in the head commit message`, guard);
 

@@ -20,6 +20,8 @@ export interface SourceEvent {
   headCommitMessage: string | null;
   cloneUrl: string | null;
   defaultBranch: string | null;
+  /** When GitHub says the push happened (`repository.pushed_at`), in ms since the epoch; null when the payload has none. */
+  pushedAt: number | null;
 }
 
 const Commit = z.object({
@@ -45,6 +47,8 @@ export const PushPayload = z.object({
     clone_url: z.string().nullable().optional(),
     default_branch: z.string().nullable().optional(),
     master_branch: z.string().nullable().optional(),
+    // Unix seconds in push payloads (an ISO string in some other events).
+    pushed_at: z.union([z.number(), z.string()]).nullable().optional(),
   }),
   pusher: z.object({ name: z.string().nullable().optional(), login: z.string().nullable().optional() }).nullable().optional(),
   sender: z.object({ login: z.string().nullable().optional() }).nullable().optional(),
@@ -74,7 +78,14 @@ export function sourceEventFromPush(p: PushPayload): SourceEvent {
     headCommitMessage: head?.message ?? null,
     cloneUrl: p.repository.clone_url ?? null,
     defaultBranch: p.repository.default_branch ?? p.repository.master_branch ?? null,
+    pushedAt: pushedAtOf(p.repository.pushed_at),
   };
+}
+
+function pushedAtOf(v: number | string | null | undefined): number | null {
+  if (typeof v === 'number') return Number.isFinite(v) ? v * 1000 : null;
+  const ms = typeof v === 'string' ? Date.parse(v) : NaN;
+  return Number.isFinite(ms) ? ms : null;
 }
 
 const SKIP_CI = /\[(skip ci|ci skip|no ci|skip actions|actions skip)\]/i;

@@ -257,6 +257,19 @@ describe('sources and webhooks', () => {
     expect(res.body.ignored).toMatch(/^source refused: /);
   });
 
+  it('a captured push replayed under a new delivery id builds nothing; the same push fresh does', async () => {
+    const replay = pushPayload({ repo: REPO, ref: 'refs/heads/main', sha: 'f'.repeat(40) });
+    (replay.repository as Record<string, unknown>).pushed_at = Math.floor(Date.now() / 1000) - 2 * 3600;
+    const res = await deliver(url, { event: 'push', payload: replay });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ builds: [], ignored: expect.stringMatching(/^replayed: pushed at .*, longer ago than the 60 min replay window/) });
+    const delivery = await api(url, 'GET', `/api/deliveries/${res.id}`);
+    expect(delivery.body).toMatchObject({ ignored: expect.stringMatching(/^replayed/) });
+    const fresh = pushPayload({ repo: REPO, ref: 'refs/heads/main', sha: 'f'.repeat(40) });
+    (fresh.repository as Record<string, unknown>).pushed_at = Math.floor(Date.now() / 1000);
+    expect((await deliver(url, { event: 'push', payload: fresh })).body.builds).toHaveLength(1);
+  });
+
   it.each([
     ['file:///', /is not an allowed source/],
     ['https://github.com/rival/app.git', /is not acme\/guarded-\w+'s own repository/],
@@ -268,5 +281,31 @@ describe('sources and webhooks', () => {
     expect(res.status).toBe(422);
     expect(res.body).toMatchObject({ errors: [{ path: 'source.url', message: expect.stringMatching(why) }] });
     expect((await api(url, 'GET', `/api/repos/${REPO}`)).body).toEqual(before);
+  });
+});
+
+describe('registries, services and ports', () => {
+  const other = `acme/neighbour-${run}`;
+  const doc = (image: string, service: string, port: number) =>
+    `repository: ${other}\nimage: ${image}\nenvironments:\n  staging: { service: ${service}, ports: ["${port}:8080"] }\n`;
+
+  it('below admin, an image must lie under the repository\'s own prefix', async () => {
+    const res = await api(url, 'PUT', `/api/repos/${other}`, { token: tokens.developer, text: doc(`${REGISTRY}/slipway/node`, `neighbour-${run}`, 18295) });
+    expect(res.status).toBe(403);
+    expect(res.body).toMatchObject({ errors: [{ path: 'image', message: expect.stringMatching(new RegExp(`must be ${REGISTRY}/${other} or under it`)) }] });
+    expect((await api(url, 'GET', `/api/repos/${other}`)).status).toBe(404);
+    const own = await api(url, 'PUT', `/api/repos/${other}`, { token: tokens.developer, text: doc(`${REGISTRY}/${other}/web`, `neighbour-${run}`, 18295) });
+    expect(own.status).toBe(200);
+  });
+
+  it.each([
+    ['service name', () => doc(`${REGISTRY}/${other}/web`, `guarded-prod-${run}`, 18296), `environments.staging.service`, /service guarded-prod-\w+ belongs to acme\/guarded-\w+ \(environment production\)/],
+    ['host port', () => doc(`${REGISTRY}/${other}/web`, `neighbour-${run}`, 18291), `environments.staging.ports[0]`, /host port 18291\/tcp belongs to acme\/guarded-\w+ \(environment staging\)/],
+  ])('a %s another repository holds is 409 naming the holder, and nothing changes', async (_what, text, path, why) => {
+    const before = (await api(url, 'GET', `/api/repos/${other}`)).body;
+    const res = await api(url, 'PUT', `/api/repos/${other}`, { text: text() });
+    expect(res.status).toBe(409);
+    expect(res.body).toMatchObject({ errors: [{ path, message: expect.stringMatching(why) }] });
+    expect((await api(url, 'GET', `/api/repos/${other}`)).body).toEqual(before);
   });
 });

@@ -3,6 +3,7 @@ import type { RulesEngine } from '../../webhooks/index.js';
 import { sourceProblem } from '../../auth/index.js';
 import { roleAtLeast } from '../../store/index.js';
 import { checkAccess, mayAccess, principal } from '../auth.js';
+import { heldElsewhere, imagePrefix, underPrefix } from '../claims.js';
 import { configChanges, describeChange, protectedChanges } from '../config-changes.js';
 import { ApiError, badRequest, invalid, notFound } from '../errors.js';
 import type { RouteModule } from './index.js';
@@ -29,7 +30,7 @@ function documentOf(body: unknown, rules: RulesEngine): unknown {
 }
 
 /** Repositories and their config documents (validated whole by src/rules). */
-export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, audit, clock, allowSharedBuilds, sources }) => {
+export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, audit, clock, allowSharedBuilds, sources, registry }) => {
   router.put('/api/repos/:owner/:name', requireRole('developer'), async (req, res) => {
     const repo = repoParam(req.params);
     checkAccess(res, repo, () => notFound(`no repository ${repo} that this token may act on`));
@@ -54,6 +55,14 @@ export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, aud
     const before = await repos.get(repo);
     const previous = before ? (before.config as unknown as RepoConfig) : null;
     const changes = configChanges(previous, config);
+    // No team writes over another's images: below admin, a new image must lie under this repository's prefix.
+    const prefix = imagePrefix(registry, config.repository);
+    if (who.role !== 'admin' && config.image !== previous?.image && !underPrefix(config.image, prefix)) {
+      const message = `must be ${prefix} or under it (the prefix this slipway maps ${config.repository} to); an admin may store another`;
+      throw new ApiError(403, `image: ${message}`, 'forbidden', [{ path: 'image', message }]);
+    }
+    const held = heldElsewhere(config, (await repos.list()).map((r) => ({ repo: r.repo, config: r.config as unknown as RepoConfig })));
+    if (held.length > 0) throw new ApiError(409, held.map((h) => `${h.path}: ${h.message}`).join('; '), 'conflict', held);
     if (!roleAtLeast(who.role, 'deployer')) {
       const refused = protectedChanges(previous, config, changes);
       if (refused.length > 0) {
