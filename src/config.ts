@@ -20,6 +20,19 @@ const Duration = z.string().trim().transform((raw, ctx) => {
 });
 
 const Port = z.coerce.number().int().min(0).max(65535);
+
+/** A setting read by a part's own parser: that parser's error (of class `own`) is the setting's problem. */
+function parsedWith<T>(parse: (raw: string | undefined) => T, own: new (...args: never[]) => Error) {
+  return z.string().optional().transform((raw, ctx): T => {
+    try {
+      return parse(raw);
+    } catch (err) {
+      if (!(err instanceof own)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message });
+      return z.NEVER;
+    }
+  });
+}
 const Optional = z.string().trim().min(1).optional().catch(undefined);
 
 const Env = z.object({
@@ -75,29 +88,13 @@ const Env = z.object({
    * private or link-local ranges, other builds or slipway's endpoints), `none`, or a comma-separated
    * allow-list of IPv4 CIDRs and host names.
    */
-  SLIPWAY_BUILD_EGRESS: z.string().optional().transform((raw, ctx): EgressPolicy => {
-    try {
-      return parseEgressPolicy(raw);
-    } catch (err) {
-      if (!(err instanceof EgressPolicyError)) throw err;
-      ctx.addIssue({ code: 'custom', message: err.message });
-      return z.NEVER;
-    }
-  }),
+  SLIPWAY_BUILD_EGRESS: parsedWith<EgressPolicy>(parseEgressPolicy, EgressPolicyError),
   /**
    * Where builds may fetch source: hosts (`github.com`: only each repository's own
    * https://github.com/<owner>/<name>.git) and URL prefixes with their scheme (`file:///srv/git/`,
    * `http://127.0.0.1:`), comma-separated. Default github.com.
    */
-  SLIPWAY_SOURCE_ALLOW: z.string().optional().transform((raw, ctx): SourcePolicy => {
-    try {
-      return parseSourceAllow(raw);
-    } catch (err) {
-      if (!(err instanceof SourcePolicyError)) throw err;
-      ctx.addIssue({ code: 'custom', message: err.message });
-      return z.NEVER;
-    }
-  }),
+  SLIPWAY_SOURCE_ALLOW: parsedWith<SourcePolicy>(parseSourceAllow, SourcePolicyError),
   /** Webhooks: a push whose `repository.pushed_at` is older than this is a replay and builds nothing. */
   SLIPWAY_REPLAY_WINDOW: Duration.default(3_600_000),
   /** Builders: repositories may set `builder.isolation: shared` (builds on the configured engine, beside everything else on it). */
