@@ -6,7 +6,7 @@ export type Matcher =
   | { kind: 'exact'; value: string }
   | { kind: 'any' }
   | { kind: 'glob'; glob: Glob }
-  | { kind: 'regex'; re: RE2JS; groupCount: number; groupNames: ReadonlySet<string> };
+  | { kind: 'regex'; re: RE2JS; groupCount: number; groupNames: ReadonlySet<string>; memo: Map<string, Captures | null> };
 
 /** A regex match: the whole match at 0, groups by number (undefined: did not take part) and by name. */
 export interface Captures {
@@ -60,7 +60,7 @@ function compileRegex(match: string): MatcherParse {
       message: `invalid regular expression: ${why} (rules use RE2 syntax, which runs in linear time: lookahead, lookbehind and backreferences are not available)`,
     };
   }
-  return { ok: true, matcher: { kind: 'regex', re, groupCount: re.groupCount(), groupNames: new Set(Object.keys(re.namedGroups())) } };
+  return { ok: true, matcher: { kind: 'regex', re, groupCount: re.groupCount(), groupNames: new Set(Object.keys(re.namedGroups())), memo: new Map() } };
 }
 
 /** The first match of `re` in `text`, shaped like RegExp's exec result, or null. */
@@ -82,8 +82,16 @@ export function testMatch(m: Matcher, sourceref: string): Captures | true | null
       return true;
     case 'glob':
       return m.glob.test(sourceref) ? true : null;
-    case 'regex':
-      return find(m.re, m.groupNames, sourceref);
+    case 'regex': {
+      // RE2 costs about a microsecond a name; branch names repeat from push to push (as for globs).
+      let hit = m.memo.get(sourceref);
+      if (hit === undefined) {
+        hit = find(m.re, m.groupNames, sourceref);
+        if (m.memo.size >= GLOB_MEMO_LIMIT) m.memo.clear();
+        m.memo.set(sourceref, hit);
+      }
+      return hit;
+    }
   }
 }
 
