@@ -62,13 +62,11 @@ swarm_state() {
 registry_up() { curl -fsS -m 5 -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
 redis_up() { [[ $(timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; }
 redis_conf() { { timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get "$1" 2>/dev/null || true; } | sed -n 2p; }
-base_label() { timeout 10 docker image inspect "$BASE_IMAGE" --format '{{index .Config.Labels "io.slipway.base"}}' 2>/dev/null; }
 image_label() { timeout 10 docker image inspect "$1" --format '{{index .Config.Labels "io.slipway.base"}}' 2>/dev/null; }
 registry_has() { # registry_has REPOSITORY TAG
   curl -fsS -m 5 -o /dev/null -I -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
     "http://$REGISTRY_ADDR/v2/$1/manifests/$2" 2>/dev/null
 }
-registry_has_base() { registry_has slipway/busybox latest; }
 
 # wait_for SECONDS PROBE...: polls PROBE once a second until it succeeds or time runs out.
 wait_for() {
@@ -296,7 +294,7 @@ build_base_image() {
 
 up_base_image() {
   local label rebuilt=0
-  label=$(base_label || true)
+  label=$(image_label "$BASE_IMAGE" || true)
   if [[ $label == "$BASE_LABEL" ]]; then
     say "base image $BASE_IMAGE already present"
   else
@@ -306,14 +304,7 @@ up_base_image() {
     rebuilt=1
     say "$what"
   fi
-  if ((rebuilt)) || ! registry_has_base; then
-    local out
-    timeout 30 docker tag "$BASE_IMAGE" "$BASE_REMOTE"
-    out=$(timeout 120 docker push "$BASE_REMOTE" 2>&1) || fail "docker push $BASE_REMOTE failed: $out"
-    say "pushed $BASE_REMOTE"
-  else
-    say "registry already has $BASE_REMOTE"
-  fi
+  push_image "$BASE_IMAGE" "$BASE_REMOTE" slipway/busybox latest "$rebuilt"
 }
 
 # --- Debian and Node base images ---------------------------------------------------------------
@@ -556,7 +547,7 @@ cmd_status() {
   else
     say "redis: down (127.0.0.1:$REDIS_PORT)"; down=1
   fi
-  if [[ $(base_label || true) == "$BASE_LABEL" ]]; then
+  if [[ $(image_label "$BASE_IMAGE" || true) == "$BASE_LABEL" ]]; then
     say "base image: up ($BASE_IMAGE)"
   else
     say "base image: down ($BASE_IMAGE missing or outdated)"; down=1

@@ -13,10 +13,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function configChanges(before: RepoConfig | null, after: RepoConfig): ConfigChange[] {
   const out: ConfigChange[] = [];
   const walk = (a: unknown, b: unknown, path: string) => {
-    if (isObject(a) && isObject(b)) {
-      for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[key], b[key], path ? `${path}.${key}` : key);
-    } else if (isObject(a) || isObject(b)) {
-      // A mapping that appears or goes: each of its leaves is a change.
+    if (isObject(a) || isObject(b)) {
+      // A mapping that appears or goes counts as an empty one: each of its leaves is a change.
       const [from, to] = [isObject(a) ? a : {}, isObject(b) ? b : {}];
       for (const key of new Set([...Object.keys(from), ...Object.keys(to)])) walk(from[key], to[key], path ? `${path}.${key}` : key);
     } else if (JSON.stringify(a) !== JSON.stringify(b)) {

@@ -244,10 +244,10 @@ interface SavedRule {
   label: string;
 }
 
-/** Every rule slipway added, across the filter and nat tables, with its counters. */
-export async function savedRules(): Promise<SavedRule[]> {
+/** Every rule slipway added to these tables (default both), with its counters. */
+export async function savedRules(tables: readonly ('filter' | 'nat')[] = ['filter', 'nat']): Promise<SavedRule[]> {
   const out: SavedRule[] = [];
-  for (const table of ['filter', 'nat'] as const) {
+  for (const table of tables) {
     // A machine without iptables has no rules of ours either.
     const res = await exec('iptables-save', ['-c', '-t', table]).catch(() => ({ stdout: '' }));
     for (const line of res.stdout.split('\n')) {
@@ -288,7 +288,7 @@ function quoted(word: string): string {
 /** The refusing rules of a slot that counted packets. */
 async function refusalsOf(slot: string): Promise<Refusal[]> {
   const byWhat = new Map<string, number>();
-  for (const rule of await savedRules()) {
+  for (const rule of await savedRules(['filter'])) {
     if (rule.slot !== slot || !rule.label.startsWith('deny:') || rule.packets === 0) continue;
     const what = describeDenial(rule.label.slice('deny:'.length));
     byWhat.set(what, (byWhat.get(what) ?? 0) + rule.packets);

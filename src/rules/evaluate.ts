@@ -132,7 +132,8 @@ export function evaluate(compiled: CompiledConfig, event: RefEvent, opts: Evalua
           dockerfile: c.rule.dockerfile,
           build_args: c.buildArgs,
           cache: c.rule.cache,
-          ...(c.rule.target !== null ? { target: c.rule.target } : {}),
+          // One object shape on the webhook's hot path; undefined leaves `target` out of the JSON.
+          target: c.rule.target ?? undefined,
           deploy: [],
         },
         indexes: [],
