@@ -107,6 +107,7 @@ describe('lanes', () => {
       head,
       journal: { key: 'test:receipts', cap: 2 },
       mark: { key: 'test:heads', field: 'refs/heads/main', value: 'c'.repeat(40) },
+      newest: null,
     });
     const first = newBuild('acme/receipts');
     expect(await lanes.submit([first], { receipt: receipt('{"n":1') })).toEqual({ outcome: 'queued', superseded: [older.id], aborted: [] });
@@ -122,6 +123,36 @@ describe('lanes', () => {
     expect((await get(first.id)).status).toBe('queued');
     expect(JSON.parse((await redis.get('test:receipt:1'))!)).toEqual(stored);
     expect(await redis.llen('test:receipts')).toBe(1);
+  });
+
+  it('refuses a receipt whose push is older than its ref newest accepted push, also within one batch, and keeps the newest', async () => {
+    const receipt = (n: number, pushedAt: number) => ({
+      key: `test:replay:${n}`,
+      ttlMs: 60_000,
+      head: `{"n":${n}`,
+      journal: { key: 'test:replays', cap: 10 },
+      mark: null,
+      newest: { key: 'test:pushed', field: 'refs/heads/main', value: pushedAt },
+    });
+    const t = 1_760_000_000_000;
+    expect((await lanes.submit([newBuild('acme/replay')], { receipt: receipt(1, t) })).outcome).toBe('queued');
+    expect(await redis.hget('test:pushed', 'refs/heads/main')).toBe(String(t));
+    // same second as the newest: a second push within it is not a replay
+    expect((await lanes.submit([newBuild('acme/replay')], { receipt: receipt(2, t) })).outcome).toBe('queued');
+    const old = newBuild('acme/replay');
+    expect(await lanes.submit([old], { receipt: receipt(3, t - 60_000) })).toEqual({ outcome: 'replayed', newest: t, superseded: [], aborted: [] });
+    expect(await lanes.store.get(old.id)).toBeNull();
+    expect(await redis.get('test:replay:3')).toBeNull();
+    // one event-loop turn: a newer push and an older one, in that order
+    const [newer, older] = [newBuild('acme/replay'), newBuild('acme/replay')];
+    const [a, b] = await Promise.all([
+      lanes.submit([newer], { receipt: receipt(4, t + 5_000) }),
+      lanes.submit([older], { receipt: receipt(5, t + 1_000) }),
+    ]);
+    expect([a.outcome, b.outcome]).toEqual(['queued', 'replayed']);
+    expect(b.newest).toBe(t + 5_000);
+    expect(await lanes.store.get(older.id)).toBeNull();
+    expect(await redis.hget('test:pushed', 'refs/heads/main')).toBe(String(t + 5_000));
   });
 
   it('applies submissions made at once in the order they were made, each with its own outcome', async () => {

@@ -43,9 +43,11 @@ export interface SubmitOptions {
 export interface SubmitResult {
   /**
    * `queued`: all of it is in Redis. Nothing was submitted when `duplicate` (the receipt's key
-   * existed) or `stale` (the guard did not hold).
+   * existed), `stale` (the guard did not hold) or `replayed` (the receipt's push is older than its
+   * ref's newest accepted push, whose pushed_at is `newest`).
    */
-  outcome: 'queued' | 'duplicate' | 'stale';
+  outcome: 'queued' | 'duplicate' | 'stale' | 'replayed';
+  newest?: number;
   /** Older still-queued builds of the same refs, now `superseded`. */
   superseded: string[];
   /** Running builds of the same refs asked to stop (cancel_superseded); they end `superseded`. */
@@ -109,6 +111,7 @@ export class Lanes {
       guard: opts.guard,
     });
     if (answer.outcome === 'duplicate_build') throw new ConflictError(`build ${answer.id} already exists`, 'duplicate_build');
+    if (answer.outcome === 'replayed') return { outcome: 'replayed', superseded: [], aborted: [], newest: answer.newest };
     if (answer.outcome !== 'queued') return { outcome: answer.outcome, superseded: [], aborted: [] };
     if (!this.o.events) {
       for (const r of records) this.changed(r);

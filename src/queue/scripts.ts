@@ -135,8 +135,9 @@ local function record(id) return redis.call('HGETALL', BUILD .. id) end
  * lane, ref), not one per submission: a batch of 50 deliveries costs Redis about 3 commands each
  * instead of 30. One dispatch pass after all of them.
  * Per submission it answers a line: 'stale' when its guard does not hold, 'duplicate' when its
- * receipt's key exists, 'duplicate_build<TAB>id' when a build id exists (nothing changed for it in
- * these three cases), else 'queued<TAB>superseded ids<TAB>aborted ids' (ids space-separated: they
+ * receipt's key exists, 'duplicate_build<TAB>id' when a build id exists, 'replayed<TAB>ms' when its
+ * receipt's push is older than the newest accepted push of its ref (nothing changed for it in
+ * these four cases), else 'queued<TAB>superseded ids<TAB>aborted ids' (ids space-separated: they
  * have no whitespace). Answers {the lines joined by newlines, picked, per submission its superseded
  * records as flat hashes (empty when published)}. One string instead of a nested table per
  * submission: the client's reply decoder costs by element, about 6 µs per delivery before.
@@ -161,6 +162,7 @@ for s = 1, tonumber(ARGV[4]) do
   local nb, conc, csup = tonumber(take()), take(), take()
   local gkey, gfield, gvalue = take(), take(), take()
   local rkey, ttl, head, jkey, jcap, mkey, mfield, mvalue = take(), take(), take(), take(), take(), take(), take(), take()
+  local nkey, nfield, nvalue = take(), take(), take()
   local p = { builds = {} }
   if conc ~= '' then p.concurrency = conc end
   if csup ~= '' then p.cancelSuperseded = csup end
@@ -168,6 +170,7 @@ for s = 1, tonumber(ARGV[4]) do
   if rkey ~= '' then
     p.receipt = { key = rkey, ttlMs = ttl, head = head, journal = { key = jkey, cap = tonumber(jcap) } }
     if mkey ~= '' then p.receipt.mark = { key = mkey, field = mfield, value = mvalue } end
+    if nkey ~= '' then p.receipt.newest = { key = nkey, field = nfield, value = tonumber(nvalue) } end
   end
   for i = 1, nb do
     local b = { id = take(), repo = take(), ref = take(), rules = {} }
@@ -289,6 +292,17 @@ local seq0 = seq
 local news, olds = {}, {}
 local events = { '[' }
 local journals, journal_order, marks, mark_order = {}, {}, {}, {}
+-- per ref, the pushed_at (ms) of its newest accepted push: read once, then as this batch moves it
+local newest, newest_order = {}, {}
+local function newest_of(n)
+  local k = n.key .. ' ' .. n.field -- refs hold no spaces
+  local e = newest[k]
+  if not e then
+    e = { key = n.key, field = n.field, value = tonumber(redis.call('HGET', n.key, n.field) or '-1'), moved = false }
+    newest[k] = e
+  end
+  return e
+end
 
 local function submit(p)
   local guard, rc = p.guard, p.receipt
@@ -296,6 +310,12 @@ local function submit(p)
   if rc and taken[rc.key] then return 'duplicate' end
   for _, b in ipairs(p.builds) do
     if taken[b.key] then return 'duplicate_build\\t' .. b.id end
+  end
+  -- A captured push re-sent under a new delivery id: older than the ref's newest accepted one.
+  local nw = rc and rc.newest
+  if nw then
+    local e = newest_of(nw)
+    if e.value > nw.value then return 'replayed\\t' .. string.format('%d', e.value) end
   end
   -- per repo+ref of this submission: which new build carries each rule
   local groups, order = {}, {}
@@ -393,6 +413,16 @@ local function submit(p)
       m[#m + 1] = rc.mark.field
       m[#m + 1] = rc.mark.value
     end
+    if nw then
+      local e = newest_of(nw)
+      if nw.value > e.value then
+        e.value = nw.value
+        if not e.moved then
+          e.moved = true
+          newest_order[#newest_order + 1] = e
+        end
+      end
+    end
   end
   return 'queued\\t' .. table.concat(superseded, ' ') .. '\\t' .. table.concat(aborted, ' '), records
 end
@@ -464,6 +494,7 @@ for _, j in ipairs(journal_order) do
   redis.call('LTRIM', j.key, 0, j.cap - 1)
 end
 for _, k in ipairs(mark_order) do redis.call('HSET', k, unpack(marks[k])) end
+for _, e in ipairs(newest_order) do redis.call('HSET', e.key, e.field, string.format('%d', e.value)) end
 if #events > 1 then
   events[#events + 1] = ']'
   redis.call('PUBLISH', h.events, table.concat(events))
@@ -645,6 +676,7 @@ export interface SubmitBatch {
 export type SubmissionAnswer =
   | { outcome: 'stale' | 'duplicate' }
   | { outcome: 'duplicate_build'; id: string }
+  | { outcome: 'replayed'; newest: number }
   | { outcome: 'queued'; superseded: string[]; aborted: string[]; supersededRecords: BuildRecord[] };
 
 /** Builds a dispatch pass picked: add a work-queue job `job` for build `id`. */
@@ -707,6 +739,7 @@ export class LaneScripts {
         guard?.key ?? '', guard?.field ?? '', guard?.value ?? '',
         receipt?.key ?? '', receipt?.ttlMs ?? '', receipt?.head ?? '', receipt?.journal.key ?? '', receipt?.journal.cap ?? '',
         receipt?.mark?.key ?? '', receipt?.mark?.field ?? '', receipt?.mark?.value ?? '',
+        receipt?.newest?.key ?? '', receipt?.newest?.field ?? '', receipt?.newest?.value ?? '',
       );
       for (const b of s.builds) args.push(b.id, b.repo, b.ref, b.rules.length, ...b.rules, b.fields.length, ...b.fields);
     }
@@ -715,6 +748,7 @@ export class LaneScripts {
       const [outcome, a = '', b = ''] = line.split('\t');
       if (outcome === 'stale' || outcome === 'duplicate') return { outcome };
       if (outcome === 'duplicate_build') return { outcome, id: a };
+      if (outcome === 'replayed') return { outcome, newest: Number(a) };
       // Written by this very script a moment ago: decoded without re-validating (see decodeStoredBuild).
       const supersededRecords: BuildRecord[] = [];
       for (const flat of recs[i] ?? []) {

@@ -37,6 +37,11 @@ export interface Receipt {
   head: string;
   journal: { key: string; cap: number };
   mark: { key: string; field: string; value: string } | null;
+  /**
+   * The push's `repository.pushed_at` (ms) under its ref: the submission is refused (`replayed`)
+   * when the ref's newest accepted push is later, else it becomes the ref's newest.
+   */
+  newest: { key: string; field: string; value: number } | null;
 }
 
 // Records a decision unless its delivery id was seen: SET NX, then its key on the journal and the ref's head.
@@ -77,7 +82,7 @@ export class DeliveryStore {
   }
 
   /** The receipt that stores `decision` along with the builds it queues (its `superseded` is filled in by the submission). */
-  receipt(d: DeliveryDecision): Receipt {
+  receipt(d: DeliveryDecision, pushedAt: number | null): Receipt {
     // Every field but `superseded` (the script adds it), as one literal: cheaper to copy and encode
     // than a rest copy of the decision on the webhook's hot path.
     const head: Omit<DeliveryDecision, 'superseded'> = {
@@ -100,6 +105,7 @@ export class DeliveryStore {
       head: JSON.stringify(head).slice(0, -1),
       journal: { key: keys.deliveries, cap: LIST_CAP },
       mark: this.head(d),
+      newest: d.repo && d.ref && pushedAt !== null ? { key: keys.pushed(d.repo), field: d.ref, value: pushedAt } : null,
     };
   }
 

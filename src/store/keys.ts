@@ -14,6 +14,8 @@ export const keys = {
   deliveries: 'slipway:deliveries',
   /** hash per repository: ref → sha of its last push (for builds by hand without a sha) */
   heads: (repo: string) => `slipway:heads:${repo.toLowerCase()}`,
+  /** hash per repository: ref → `repository.pushed_at` (ms) of its newest accepted push (replays older than it build nothing) */
+  pushed: (repo: string) => `slipway:pushed:${repo.toLowerCase()}`,
   /** stream of audit entries */
   audit: 'slipway:audit',
   /** pub/sub channel of build and deployment state changes, except those of builds that have not started */

@@ -33,7 +33,7 @@ export interface WebhookHandlerOptions {
   enqueue: (
     builds: BuildRecord[],
     opts: { concurrency: number; cancelSuperseded: boolean; receipt: Receipt; guard?: VersionGuard },
-  ) => Promise<{ outcome: 'queued' | 'duplicate' | 'stale'; superseded: string[] }>;
+  ) => Promise<{ outcome: 'queued' | 'duplicate' | 'stale' | 'replayed'; superseded: string[]; newest?: number }>;
   deliveries: DeliveryStore;
   log: Logger;
   clock: () => Date;
@@ -103,21 +103,31 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
     return { record, answer: { status: 202, body: { deliveryId, builds: record.builds, skipped: record.skipped, warnings: record.warnings, superseded: [] } } };
   };
 
-  /** Stores the decision (and queues its builds) unless the delivery was decided before. */
-  const store = async (record: DeliveryDecision, decision: Decision | undefined): Promise<'stored' | 'duplicate' | 'stale'> => {
+  /**
+   * Stores the decision (and queues its builds) unless the delivery was decided before. A push older
+   * than its ref's newest accepted one is stored as ignored instead (a replay under a new delivery id).
+   */
+  const store = async (record: DeliveryDecision, decision: Decision | undefined, pushedAt: number | null): Promise<'stored' | 'replayed' | 'duplicate' | 'stale'> => {
     const guard = decision?.guard ?? undefined;
     if (record.builds.length === 0) {
       const done = await o.deliveries.recordOnce(record, guard);
       return done === 'recorded' ? 'stored' : done;
     }
     const { concurrency, cancelSuperseded } = decision!.lane;
-    const queued = await o.enqueue(decision!.builds, { concurrency, cancelSuperseded, receipt: o.deliveries.receipt(record), guard }).catch(async (err: unknown) => {
+    const receipt = o.deliveries.receipt(record, pushedAt);
+    const queued = await o.enqueue(decision!.builds, { concurrency, cancelSuperseded, receipt, guard }).catch(async (err: unknown) => {
       if ((err as { code?: unknown }).code !== 'duplicate_build') throw err;
       // The builds of this delivery exist but its decision does not (it outlived the dedupe
       // window): a redelivery. Its decision is recorded again, so it stays visible.
       await o.deliveries.recordOnce(record);
       return { outcome: 'duplicate' as const, superseded: [] };
     });
+    if (queued.outcome === 'replayed') {
+      const newest = new Date(queued.newest!).toISOString();
+      Object.assign(record, { outcome: 'ignored', builds: [], matched: [], ignored: `replayed: pushed at ${new Date(pushedAt!).toISOString()}, before ${record.ref}'s newest accepted push (pushed at ${newest})` });
+      const done = await o.deliveries.recordOnce(record);
+      return done === 'recorded' ? 'replayed' : done;
+    }
     if (queued.outcome === 'queued') record.superseded = queued.superseded;
     return queued.outcome === 'queued' ? 'stored' : queued.outcome;
   };
@@ -140,13 +150,15 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
       for (let attempt = 1; ; attempt++) {
         const decision = source ? await o.decide(source, deliveryId, at, { fresh: attempt > 1 }) : undefined;
         const { record, answer } = describe(delivery, source, at, decision);
-        const stored = await store(record, decision);
+        const stored = await store(record, decision, source?.pushedAt ?? null);
         if (stored === 'duplicate') return duplicate(deliveryId, event);
         if (stored === 'stale') {
           if (attempt < 3) continue;
           throw new Error('the repository config kept changing while the delivery was decided');
         }
-        if (record.outcome === 'accepted') answer.body.superseded = record.superseded;
+        if (stored === 'replayed') {
+          answer.body = { deliveryId, builds: [], ignored: record.ignored };
+        } else if (record.outcome === 'accepted') answer.body.superseded = record.superseded;
         outcomes.inc({ outcome: record.outcome });
         // Checked first: with info lines off, building the line would still cost every delivery.
         if (o.log.isLevelEnabled('info')) {

@@ -270,6 +270,31 @@ describe('sources and webhooks', () => {
     expect((await deliver(url, { event: 'push', payload: fresh })).body.builds).toHaveLength(1);
   });
 
+  it('a push older than the newest accepted push of its ref, replayed within the window, builds nothing', async () => {
+    // later than the pushes of main the tests before made
+    const now = Math.floor(Date.now() / 1000) + 60;
+    const captured = pushPayload({ repo: REPO, ref: 'refs/heads/main', sha: 'a'.repeat(40) });
+    (captured.repository as Record<string, unknown>).pushed_at = now;
+    const first = await deliver(url, { event: 'push', payload: captured });
+    expect(first.body.builds).toHaveLength(1);
+    const newer = pushPayload({ repo: REPO, ref: 'refs/heads/main', sha: 'b'.repeat(40) });
+    (newer.repository as Record<string, unknown>).pushed_at = now + 1;
+    expect((await deliver(url, { event: 'push', payload: newer })).body.builds).toHaveLength(1);
+    const ids = async () => ((await api(url, 'GET', `/api/builds?repo=${REPO}`)).body as { builds: { id: string }[] }).builds.map((b) => b.id);
+    const buildsBefore = await ids();
+
+    const res = await deliver(url, { event: 'push', payload: captured });
+    expect(res.id).not.toBe(first.id);
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({
+      deliveryId: res.id,
+      builds: [],
+      ignored: expect.stringMatching(/^replayed: pushed at .*, before refs\/heads\/main's newest accepted push \(pushed at /),
+    });
+    expect((await api(url, 'GET', `/api/deliveries/${res.id}`)).body).toMatchObject({ outcome: 'ignored', builds: [], ignored: expect.stringMatching(/^replayed/) });
+    expect(await ids()).toEqual(buildsBefore);
+  });
+
   it.each([
     ['file:///', /is not an allowed source/],
     ['https://github.com/rival/app.git', /is not acme\/guarded-\w+'s own repository/],
