@@ -68,6 +68,8 @@ const Env = z.object({
   SLIPWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Open event streams (events, followed logs) one token may hold at once; past it 429. */
   SLIPWAY_STREAMS_PER_TOKEN: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** Redis connections the followed build logs of one API process share (each a blocking reader over many logs). */
+  SLIPWAY_LOG_READERS: z.coerce.number().int().min(1).max(64).default(2),
   /** Failed authentications per client address per minute before it is answered 429. */
   SLIPWAY_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(30),
   /** When set, GET /metrics needs `Authorization: Bearer <this>`. */
@@ -138,6 +140,7 @@ export type Config = {
   sourceAllow?: SourcePolicy;
   replayWindowMs?: number;
   streamsPerToken?: number;
+  logReaders?: number;
   authFailuresPerMinute?: number;
   metricsToken?: string | undefined;
   githubToken?: string | undefined;
@@ -193,6 +196,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sourceAllow: e.SLIPWAY_SOURCE_ALLOW,
     replayWindowMs: e.SLIPWAY_REPLAY_WINDOW,
     streamsPerToken: e.SLIPWAY_STREAMS_PER_TOKEN,
+    logReaders: e.SLIPWAY_LOG_READERS,
     authFailuresPerMinute: e.SLIPWAY_AUTH_FAILURES_PER_MINUTE,
     metricsToken: e.SLIPWAY_METRICS_TOKEN,
     githubToken: e.SLIPWAY_GITHUB_TOKEN,

@@ -8,14 +8,15 @@ import Docker from 'dockerode';
 import { Redis, type RedisOptions } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createApi } from './api/index.js';
+import { claimsOf, createApi } from './api/index.js';
+import type { RepoConfig } from './rules/index.js';
 import type { Config } from './config.js';
 import { Deployer, DeploymentStore, DeployWorker, SwarmTarget, repoConfigSource } from './deploy/index.js';
 import { Lanes, LaneWorker, type BuildRunner } from './queue/index.js';
 import { parseSourceAllow } from './auth/index.js';
-import { createBuilders, type Builders, type Endpoint } from './builders/index.js';
+import { createBuilders, LogFollowers, type Builders, type Endpoint } from './builders/index.js';
 import { createGitHubReporter, githubEventReporter, redisDeploymentLinks } from './github/index.js';
-import { AuditStore, BuildStore, DeliveryStore, EventBus, keys, RepoStore, TokenStore, type BuildRecord } from './store/index.js';
+import { AuditStore, BuildStore, DeliveryStore, EventBus, keys, RepoSettingsStore, RepoStore, TokenStore, type BuildRecord } from './store/index.js';
 import { CompiledCache, createDecider, createVerifier, createWebhookHandler, createWebhookListener, rulesEngine, WEBHOOK_PATH } from './webhooks/index.js';
 
 /**
@@ -180,6 +181,8 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
   const repos = new RepoStore(redis);
   // Configs stored by an older slipway get the version entry that intake's writes check.
   await repos.indexVersions();
+  // …and the claims index that config writes check (service names, host ports).
+  await repos.indexClaims((stored) => claimsOf(stored.config as unknown as RepoConfig));
   const deliveries = new DeliveryStore(redis, config.deliveryTtlMs);
   const engine = rulesEngine;
   const compiled = new CompiledCache(engine);
@@ -195,8 +198,9 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     ...(config.githubStatusToken ? {} : { events: keys.eventsQueued }),
   });
   const builds = new BuildStore(redis);
+  const settings = new RepoSettingsStore(redis, { clock: () => clock().getTime() });
   const webhook = createWebhookHandler({
-    verify: createVerifier(config.webhookSecret, config.webhookSecretPrevious),
+    verify: createVerifier({ shared: config.webhookSecret, previous: config.webhookSecretPrevious, own: (repo) => settings.webhookSecret(repo) }),
     decide: createDecider({ repos, engine, cache: compiled, sources: config.sourceAllow ?? parseSourceAllow(undefined), replayWindowMs: config.replayWindowMs ?? 3_600_000 }),
     enqueue: (b, opts) => lanes.submit(b, opts),
     deliveries,
@@ -204,6 +208,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     clock,
     metrics,
   });
+  const logFollowers = new LogFollowers({ redis, readers: config.logReaders ?? 2 });
   const app = createApi({
     redis,
     docker,
@@ -218,6 +223,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     limits: { streamsPerToken: config.streamsPerToken ?? 20, authFailuresPerMinute: config.authFailuresPerMinute ?? 30 },
     metricsToken: config.metricsToken,
     repos,
+    settings,
     tokens: new TokenStore(redis),
     audit: new AuditStore(redis),
     deliveries,
@@ -228,6 +234,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     rules: engine,
     compiled,
     // The target here only reads: the tasks of a rollout in progress (`GET /api/deployments/{id}`).
+    logFollowers,
     deployer: new Deployer({ store: new DeploymentStore(redis), configs: repoConfigSource(repos), builds, audit: new AuditStore(redis), events, clock, target: new SwarmTarget({ docker }), log }),
   });
 
@@ -250,9 +257,10 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     url,
     server,
     close: async () => {
-      // Finish requests in flight; end event streams and idle keep-alives so we exit within 10 s.
+      // Finish requests in flight; end event and log streams and idle keep-alives so we exit within 10 s.
       const closed = new Promise<void>((ok) => server.close(() => ok()));
       await events.close();
+      await logFollowers.close();
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), 8_000);
       await closed;

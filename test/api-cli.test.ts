@@ -170,6 +170,31 @@ describe('client commands', () => {
     expect(JSON.parse(json.stdout)[0].id).toBe(id);
   });
 
+  it('`repo settings` shows the defaults, maps an image prefix and gives the repository its own webhook secret, printed once', async () => {
+    const shown = await slipway(['repo', 'settings', 'cli/app'], env);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/image prefix: +127\.0\.0\.1:5000\/cli\/app \(the default\)/);
+    expect(shown.stdout).toMatch(/webhook secret: the shared SLIPWAY_WEBHOOK_SECRET/);
+
+    const bad = await slipway(['repo', 'settings', 'cli/app', '--image-prefix', 'Not A Prefix'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/image_prefix/);
+    const mapped = await slipway(['repo', 'settings', 'cli/app', '--image-prefix', 'registry.example.com/platform/cli'], env);
+    expect(mapped.code).toBe(0);
+    expect(mapped.stdout).toMatch(/registry\.example\.com\/platform\/cli \(mapped; the default is 127\.0\.0\.1:5000\/cli\/app\)/);
+
+    const made = await slipway(['repo', 'settings', 'cli/app', '--generate-webhook-secret'], env);
+    expect(made.code).toBe(0);
+    const secret = made.stdout.trim();
+    expect(secret).toMatch(/^[0-9a-f]{64}$/);
+    expect(made.stderr).toMatch(/shown once/);
+    const push = pushPayload({ repo: 'cli/app', ref: 'refs/heads/main', sha: 'e'.repeat(40) });
+    expect((await deliver(intake.url, { event: 'push', payload: push })).status).toBe(401);
+    expect((await deliver(intake.url, { event: 'push', payload: push, secret })).status).toBe(202);
+    expect((await slipway(['repo', 'settings', 'cli/app'], env)).stdout).not.toContain(secret);
+    expect((await slipway(['repo', 'settings', 'cli/app', '--shared-webhook-secret', '--default-image-prefix'], env)).stdout).toMatch(/the default\)\nwebhook secret: the shared/);
+  });
+
   it('exits 2 on bad usage or invalid input and 1 on a failed operation, with a message', async () => {
     const usage = await slipway(['build', 'cli/app'], env);
     expect(usage.code).toBe(2);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { followLog, formatEntry, openBuildLog, readLog } from '../src/builders/index.js';
+import { formatEntry, LogFollowers, openBuildLog, readLog } from '../src/builders/index.js';
 import { packContext } from '../src/builders/context.js';
 import { startRedis, type TestRedis } from './support/redis.js';
 
@@ -12,13 +12,16 @@ import { startRedis, type TestRedis } from './support/redis.js';
 
 let redisServer: TestRedis;
 let redis: Redis;
+let followers: LogFollowers;
 
 beforeAll(async () => {
   redisServer = await startRedis();
   redis = new Redis(redisServer.url);
+  followers = new LogFollowers({ redis, readers: 1, idleMs: 100 });
 });
 
 afterAll(async () => {
+  await followers.close();
   redis.disconnect();
   await redisServer.stop();
 });
@@ -72,10 +75,9 @@ describe('build log stream', () => {
     const log = openBuildLog(redis, 'log-follow');
     log.step('one');
     await log.flush();
-    const reader = redis.duplicate();
     const seen: string[] = [];
     const following = (async () => {
-      for await (const e of followLog(reader, 'log-follow', { blockMs: 200 })) seen.push(`${e.kind}:${e.text}`);
+      for await (const e of followers.follow('log-follow')) seen.push(`${e.kind}:${e.text}`);
     })();
     await new Promise((r) => setTimeout(r, 300));
     log.line('two');
@@ -87,26 +89,26 @@ describe('build log stream', () => {
 
     const all = await readLog(redis, 'log-follow');
     const resumed: string[] = [];
-    for await (const e of followLog(reader, 'log-follow', { after: all[0]!.id })) resumed.push(e.text);
+    for await (const e of followers.follow('log-follow', { after: all[0]!.id })) resumed.push(e.text);
     expect(resumed).toEqual(['two', 'cancelled: cancelled by alice']);
-    reader.disconnect();
   });
 
   it('stops following a log nobody closed once the build has ended', async () => {
     const log = openBuildLog(redis, 'log-orphan');
     log.line('only line');
     await log.flush();
-    const reader = redis.duplicate();
     let over = false;
     const seen: string[] = [];
     const following = (async () => {
-      for await (const e of followLog(reader, 'log-orphan', { blockMs: 100, isOver: async () => over })) seen.push(e.text);
+      for await (const e of followers.follow('log-orphan', { isOver: async () => over })) seen.push(e.text);
     })();
     await new Promise((r) => setTimeout(r, 250));
+    // Written just before the build ended: still read after `isOver` says so.
+    log.line('last line');
+    await log.flush();
     over = true;
     await following;
-    expect(seen).toEqual(['only line']);
-    reader.disconnect();
+    expect(seen).toEqual(['only line', 'last line']);
   });
 });
 

@@ -346,6 +346,38 @@ describe('dashboard in a real browser', () => {
     await page.close();
   }, 600_000);
 
+  it("shows a repository's settings; an admin maps its image prefix and gives it its own webhook secret, shown once", async () => {
+    const page = await signIn(ADMIN_TOKEN);
+    await page.goto(`${up.url}/#/`);
+    await page.getByRole('link', { name: `Settings of ${REPO}` }).click();
+    await eventually(() => page.locator('#shown-secret').textContent()).toContain('the shared SLIPWAY_WEBHOOK_SECRET');
+    expect(await page.locator('dl.settings').textContent()).toContain('(the default)');
+
+    await page.getByLabel('Images of this repository must lie under').fill('registry.example.com/team');
+    await page.getByRole('button', { name: 'Save prefix' }).click();
+    await eventually(() => page.locator('#shown-prefix').textContent()).toBe('registry.example.com/team');
+    expect((await api.call<{ imagePrefix: string }>('GET', `/api/repos/${REPO}/settings`)).body.imagePrefix).toBe('registry.example.com/team');
+    await page.getByRole('button', { name: 'Use the default' }).click();
+    await eventually(() => page.locator('dl.settings').textContent()).toContain('(the default)');
+
+    await page.getByRole('button', { name: 'Generate own secret' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Generate secret' }).click();
+    await eventually(() => page.locator('#webhook-secret-value').textContent()).toMatch(/^[0-9a-f]{64}$/);
+    const secret = (await page.locator('#webhook-secret-value').textContent())!;
+    expect(await page.locator('#shown-secret').textContent()).toContain('its own');
+    await page.getByRole('button', { name: 'Use the shared secret' }).click();
+    await eventually(() => page.locator('#shown-secret').textContent()).toContain('the shared');
+    expect(await page.locator('main').textContent()).not.toContain(secret);
+    await page.close();
+
+    const { body } = await api.call<{ token: string }>('POST', '/api/tokens', { name: 'dash-settings-viewer', role: 'viewer' });
+    const viewer = await signIn(body.token);
+    await viewer.goto(`${up.url}/#/repos/${REPO}/settings`);
+    await eventually(() => viewer.locator('.reason').textContent()).toContain('Settings are changed by admins; you are viewer');
+    expect(await viewer.getByRole('button', { name: 'Save prefix' }).count()).toBe(0);
+    await viewer.close();
+  });
+
   it('shows a viewer Promote and Roll back disabled, with the reason', async () => {
     const { body } = await api.call<{ token: string }>('POST', '/api/tokens', { name: 'dash-viewer', role: 'viewer' });
     const page = await signIn(body.token);

@@ -3,13 +3,16 @@ import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createGitHubReporter, githubEventReporter, redisDeploymentLinks, type GitHubReporter } from '../src/github/index.js';
+import { createGitHubReporter, githubEventReporter, redisDeploymentLinks, type GitHubReporter, type GitHubReporterOptions } from '../src/github/index.js';
+import { githubHostOf, reportTarget } from '../src/github/source-repo.js';
 import { BuildRecord, DeploymentRecord } from '../src/store/index.js';
 import { startRedis, type TestRedis } from './support/redis.js';
 
 /**
  * The real @octokit/rest client against a local HTTP server standing in for GitHub's REST API
  * (the one thing the house rules let us fake): it records every call and answers like GitHub.
+ * Reporters are told that API serves github.com's repositories (`githubHost`), so builds fetched from
+ * `https://github.com/<owner>/<name>.git` report to it.
  */
 interface Call {
   method: string;
@@ -84,12 +87,17 @@ const DIGEST = `sha256:${'b'.repeat(64)}`;
 const TOKEN = 'ghp_testtoken1234567890';
 const PUBLIC = 'https://slipway.example.com/';
 
+/** A reporter on the fake API, speaking for github.com's repositories. */
+function githubReporter(url: string, o: Omit<GitHubReporterOptions, 'token' | 'baseUrl' | 'publicUrl'>): GitHubReporter {
+  return createGitHubReporter({ token: TOKEN, baseUrl: url, githubHost: 'github.com', publicUrl: PUBLIC, ...o });
+}
+
 function build(over: Partial<BuildRecord> = {}): BuildRecord {
   return BuildRecord.parse({
     id: 'b-100', repo: 'acme/web', ref: 'refs/heads/main', sha: SHA, rules: ['edge', 'nightly'], tags: ['edge', 'main-aaaaaaa'],
     image: '127.0.0.1:5000/acme/web', status: 'queued', digest: null, error: null, queuedAt: '2026-11-22T01:00:00.000Z',
     startedAt: null, finishedAt: null, deployments: [], context: '.', dockerfile: 'Dockerfile', build_args: {}, cache: false,
-    deploy: ['staging'], cloneUrl: null, deliveryId: null, trigger: 'webhook', by: 'github:octocat', supersededBy: null, warnings: [],
+    deploy: ['staging'], cloneUrl: 'https://github.com/acme/web.git', deliveryId: null, trigger: 'webhook', by: 'github:octocat', supersededBy: null, warnings: [],
     ...over,
   });
 }
@@ -113,7 +121,7 @@ describe('GitHubReporter against a recording GitHub API', () => {
     github.calls = [];
     github.behaviour = 'ok';
     logger = capturingLogger();
-    reporter = createGitHubReporter({ token: TOKEN, baseUrl: github.url, publicUrl: PUBLIC, log: logger.log, timeoutMs: 2000 });
+    reporter = githubReporter(github.url, { log: logger.log, timeoutMs: 2000 });
   });
 
   it('posts a commit status on the build sha with the token, the build link and a context naming its rules', async () => {
@@ -227,7 +235,7 @@ describe('GitHubReporter against a recording GitHub API', () => {
 
   it('a GitHub that never answers is given up on after the timeout and logged', async () => {
     github.behaviour = 'hang';
-    const quick = createGitHubReporter({ token: TOKEN, baseUrl: github.url, publicUrl: PUBLIC, log: logger.log, timeoutMs: 300 });
+    const quick = githubReporter(github.url, { log: logger.log, timeoutMs: 300 });
     await expect(quick.reportBuild(build())).resolves.toBeUndefined();
     expect(github.calls).toHaveLength(1);
     expect(logger.lines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual(['GitHub commit status not reported']);
@@ -238,16 +246,93 @@ describe('GitHubReporter against a recording GitHub API', () => {
     await closed.start();
     const url = closed.url;
     await closed.stop();
-    const offline = createGitHubReporter({ token: TOKEN, baseUrl: url, publicUrl: PUBLIC, log: logger.log, timeoutMs: 2000 });
+    const offline = githubReporter(url, { log: logger.log, timeoutMs: 2000 });
     await expect(offline.reportBuild(build())).resolves.toBeUndefined();
     expect(logger.lines.filter((l) => l.level === 40).map((l) => [l.msg, l.build])).toEqual([['GitHub commit status not reported', 'b-100']]);
   });
 
-  it('uses a GitHub Enterprise base URL with its path prefix', async () => {
+  it('uses a GitHub Enterprise base URL with its path prefix, for repositories of the API’s own host', async () => {
     const enterprise = createGitHubReporter({ token: TOKEN, baseUrl: `${github.url}/api/v3`, publicUrl: 'http://ci.internal:3000', log: logger.log });
-    await enterprise.reportBuild(build({ repo: 'platform/api', id: 'b 1/2' }));
+    const ghesHost = new URL(github.url).host;
+    await enterprise.reportBuild(build({ repo: 'platform/api', id: 'b 1/2', cloneUrl: `https://${ghesHost}/platform/api.git` }));
+    // A github.com repository is not the Enterprise server's to hear about.
+    await enterprise.reportBuild(build({ repo: 'platform/api', id: 'b-3', cloneUrl: 'https://github.com/platform/api.git' }));
     expect(github.calls.map((c) => c.path)).toEqual([`/api/v3/repos/platform/api/statuses/${SHA}`]);
     expect(github.calls[0]?.body.target_url).toBe('http://ci.internal:3000/#/builds/b%201%2F2');
+    expect(logger.lines.map((l) => l.msg)).toContain(`GitHub commit status skipped: source https://github.com/platform/api.git is not on ${ghesHost}`);
+  });
+});
+
+describe('statuses and deployments go to the repository the source was fetched from', () => {
+  const github = new FakeGitHub();
+  let logger: ReturnType<typeof capturingLogger>;
+  let reporter: GitHubReporter;
+
+  beforeAll(() => github.start());
+  afterAll(() => github.stop());
+  beforeEach(() => {
+    github.calls = [];
+    logger = capturingLogger();
+    reporter = githubReporter(github.url, { log: logger.log, timeoutMs: 2000 });
+  });
+
+  it.each(['https://github.com/acme/app.git', 'https://github.com/acme/app', 'https://GitHub.COM/acme/app.git'])(
+    'a build fetched from %s reports to acme/app',
+    async (cloneUrl) => {
+      await reporter.reportBuild(build({ repo: 'acme/app', cloneUrl }));
+      expect(github.calls.map((c) => `${c.method} ${c.path}`)).toEqual([`POST /repos/acme/app/statuses/${SHA}`]);
+    },
+  );
+
+  it('a build of acme/app whose source is https://github.com/other/lib.git reports to other/lib, never to acme/app', async () => {
+    const b = build({ repo: 'acme/app', cloneUrl: 'https://github.com/other/lib.git', status: 'succeeded', digest: DIGEST });
+    await reporter.reportBuild(b);
+    await reporter.reportDeployment(deployment({ id: 'd-40', repo: 'acme/app', status: 'running' }), b);
+    expect(github.calls.map((c) => `${c.method} ${c.path}`)).toEqual([
+      `POST /repos/other/lib/statuses/${SHA}`,
+      'POST /repos/other/lib/deployments',
+      'POST /repos/other/lib/deployments/41/statuses',
+    ]);
+    // The links still name slipway's repository: that is where its builds and environments live.
+    expect(github.calls[0]?.body.target_url).toBe('https://slipway.example.com/#/builds/b-100');
+    expect(github.calls[2]?.body.log_url).toBe('https://slipway.example.com/#/repos/acme/app/environments/staging');
+  });
+
+  it('a build fetched from a loopback git server posts nothing, and says why once at info', async () => {
+    const source = `${github.url}/x.git`;
+    const b = build({ repo: 'acme/app', cloneUrl: source });
+    for (const status of ['queued', 'running', 'succeeded'] as const) await reporter.reportBuild({ ...b, status });
+    await reporter.reportDeployment(deployment({ id: 'd-41', repo: 'acme/app', status: 'pending' }), b);
+    await reporter.reportDeployment(deployment({ id: 'd-41', repo: 'acme/app', status: 'running' }), b);
+
+    expect(github.calls).toEqual([]);
+    const infos = logger.lines.filter((l) => l.level === 30);
+    expect(infos.map((l) => [l.msg, l.repo, l.build])).toEqual([
+      [`GitHub commit status skipped: source ${source} is not on github.com`, 'acme/app', 'b-100'],
+      [`GitHub deployment skipped: source ${source} is not on github.com`, 'acme/app', 'b-100'],
+    ]);
+    expect(logger.lines.filter((l) => (l.level as number) >= 40)).toEqual([]);
+  });
+
+  it.each([
+    ['a file', 'file:///srv/git/app', 'source file:///srv/git/app is not on github.com'],
+    ['another host (credentials kept out of the log)', 'https://bot:s3cret@gitlab.com/acme/app.git', 'source https://***@gitlab.com/acme/app.git is not on github.com'],
+    ['plain http to github.com', 'http://github.com/acme/app.git', 'source http://github.com/acme/app.git is not on github.com'],
+    ['a github.com page that is not a repository', 'https://github.com/acme/app/tree/main', 'source https://github.com/acme/app/tree/main is not on github.com'],
+    ['no clone URL at all', null, 'the build has no source URL'],
+  ])('a build whose source is %s posts nothing', async (_what, cloneUrl, why) => {
+    await reporter.reportBuild(build({ repo: 'acme/app', cloneUrl }));
+    expect(github.calls).toEqual([]);
+    expect(logger.lines.map((l) => l.msg)).toEqual([`GitHub commit status skipped: ${why}`]);
+    expect(JSON.stringify(logger.lines)).not.toContain('s3cret');
+  });
+
+  it('knows the web host of an API: github.com for api.github.com, else the API’s own host', () => {
+    expect(githubHostOf('https://api.github.com')).toBe('github.com');
+    expect(githubHostOf('https://API.GitHub.com/')).toBe('github.com');
+    expect(githubHostOf('https://ghe.acme.com/api/v3')).toBe('ghe.acme.com');
+    expect(reportTarget('https://ghe.acme.com/platform/api.git', githubHostOf('https://ghe.acme.com/api/v3'))).toEqual({ to: { owner: 'platform', repo: 'api' } });
+    expect(reportTarget('https://github.com/acme/app.git?ref=x', 'github.com')).toHaveProperty('skip');
   });
 });
 
@@ -261,7 +346,7 @@ describe('githubEventReporter: state-change events to GitHub', () => {
 
   it('reports a build event as a commit status and a deployment event at its build’s commit', async () => {
     const { log } = capturingLogger();
-    const reporter = createGitHubReporter({ token: TOKEN, baseUrl: github.url, publicUrl: PUBLIC, log });
+    const reporter = githubReporter(github.url, { log });
     const other = build({ id: 'b-200', sha: 'c'.repeat(40), status: 'succeeded', digest: DIGEST });
     const lookedUp: string[] = [];
     const onEvent = githubEventReporter(reporter, {
@@ -287,7 +372,7 @@ describe('githubEventReporter: state-change events to GitHub', () => {
 
   it('a failing build lookup goes to onError and reports nothing', async () => {
     const { log } = capturingLogger();
-    const reporter = createGitHubReporter({ token: TOKEN, baseUrl: github.url, publicUrl: PUBLIC, log });
+    const reporter = githubReporter(github.url, { log });
     const errors: unknown[] = [];
     const onEvent = githubEventReporter(reporter, {
       findBuild: async () => {
@@ -323,8 +408,8 @@ describe('GitHub deployment ids shared through Redis', () => {
 
   it('a rollout reported by two processes lands on one GitHub deployment', async () => {
     const { log } = capturingLogger();
-    const serve = createGitHubReporter({ token: TOKEN, baseUrl: github.url, publicUrl: PUBLIC, log, links: redisDeploymentLinks(client) });
-    const worker = createGitHubReporter({ token: TOKEN, baseUrl: github.url, publicUrl: PUBLIC, log, links: redisDeploymentLinks(client) });
+    const serve = githubReporter(github.url, { log, links: redisDeploymentLinks(client) });
+    const worker = githubReporter(github.url, { log, links: redisDeploymentLinks(client) });
     const b = build({ status: 'succeeded', digest: DIGEST });
     await serve.reportDeployment(deployment({ id: 'd-20', status: 'pending', trigger: 'promote', by: 'alice', environment: 'production' }), b);
     await worker.reportDeployment(deployment({ id: 'd-20', status: 'running', trigger: 'promote', by: 'alice', environment: 'production' }), b);

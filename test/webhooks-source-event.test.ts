@@ -77,13 +77,24 @@ describe('a push as a SourceEvent', () => {
 
 describe('signature verification', () => {
   it('accepts the current and the previous secret, nothing else', async () => {
-    const verify = createVerifier('new-secret', 'old-secret');
+    const verify = createVerifier({ shared: 'new-secret', previous: 'old-secret' });
     const body = '{"zen":"Design for failure."}';
-    expect(await verify(body, sign(body, 'new-secret'))).toBe(true);
-    expect(await verify(body, sign(body, 'old-secret'))).toBe(true);
-    expect(await verify(body, sign(body, 'other'))).toBe(false);
-    expect(await verify(body, sign(`${body} `, 'new-secret'))).toBe(false);
-    expect(await verify(body, '')).toBe(false);
-    expect(await createVerifier('new-secret')(body, sign(body, 'old-secret'))).toBe(false);
+    expect(await verify(body, sign(body, 'new-secret'), null)).toBe(true);
+    expect(await verify(body, sign(body, 'old-secret'), null)).toBe(true);
+    expect(await verify(body, sign(body, 'other'), null)).toBe(false);
+    expect(await verify(body, sign(`${body} `, 'new-secret'), null)).toBe(false);
+    expect(await verify(body, '', null)).toBe(false);
+    expect(await createVerifier({ shared: 'new-secret' })(body, sign(body, 'old-secret'), null)).toBe(false);
+  });
+
+  it('verifies a repository that has its own secret with that alone', async () => {
+    const own = new Map([['acme/own', 'acme-own-secret']]);
+    const verify = createVerifier({ shared: 'shared-secret', previous: 'old-shared', own: async (repo) => own.get(repo) ?? null });
+    const body = '{"repository":{"full_name":"acme/own"}}';
+    expect(await verify(body, sign(body, 'acme-own-secret'), 'acme/own')).toBe(true);
+    expect(await verify(body, sign(body, 'shared-secret'), 'acme/own')).toBe(false);
+    expect(await verify(body, sign(body, 'old-shared'), 'acme/own')).toBe(false);
+    expect(await verify(body, sign(body, 'shared-secret'), 'acme/other')).toBe(true);
+    expect(await verify(body, sign(body, 'acme-own-secret'), 'acme/other')).toBe(false);
   });
 });

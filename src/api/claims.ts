@@ -1,30 +1,34 @@
 import type { FieldProblem } from './errors.js';
 import type { RepoConfig } from '../rules/index.js';
+import type { Claim } from '../store/index.js';
+
+/** A claim with where in the config it is made. */
+export interface PlacedClaim extends Claim {
+  path: string;
+  /** What is claimed, in words: `service web`, `host port 8080/tcp`. */
+  what: string;
+}
 
 /**
  * What a repository's config claims that no other repository may hold: its environments' Swarm
- * service names and host ports. Answers one problem per claim another repository already holds.
+ * service names and host ports (the store refuses a config whose claims another holds).
  */
-export function heldElsewhere(config: RepoConfig, others: readonly { repo: string; config: RepoConfig }[]): FieldProblem[] {
-  const services = new Map<string, string>();
-  const ports = new Map<string, string>();
-  for (const other of others) {
-    if (other.repo.toLowerCase() === config.repository.toLowerCase()) continue;
-    for (const [name, env] of Object.entries(other.config.environments ?? {})) {
-      services.set(env.service, `${other.repo} (environment ${name})`);
-      for (const p of env.ports) ports.set(portKey(p), `${other.repo} (environment ${name})`);
-    }
-  }
-  const out: FieldProblem[] = [];
-  for (const [name, env] of Object.entries(config.environments)) {
-    const holder = services.get(env.service);
-    if (holder) out.push({ path: `environments.${name}.service`, message: `service ${env.service} belongs to ${holder}` });
+export function claimsOf(config: RepoConfig): PlacedClaim[] {
+  const out: PlacedClaim[] = [];
+  for (const [name, env] of Object.entries(config.environments ?? {})) {
+    const holder = `${config.repository} (environment ${name})`;
+    out.push({ field: `service:${env.service}`, holder, path: `environments.${name}.service`, what: `service ${env.service}` });
     env.ports.forEach((p, i) => {
-      const held = ports.get(portKey(p));
-      if (held) out.push({ path: `environments.${name}.ports[${i}]`, message: `host port ${portKey(p)} belongs to ${held}` });
+      out.push({ field: `port:${portKey(p)}`, holder, path: `environments.${name}.ports[${i}]`, what: `host port ${portKey(p)}` });
     });
   }
   return out;
+}
+
+/** One problem per claim of `claims` that `taken` says another repository holds. */
+export function claimProblems(claims: readonly PlacedClaim[], taken: readonly { field: string; holder: string }[]): FieldProblem[] {
+  const holders = new Map(taken.map((t) => [t.field, t.holder]));
+  return claims.filter((c) => holders.has(c.field)).map((c) => ({ path: c.path, message: `${c.what} belongs to ${holders.get(c.field)}` }));
 }
 
 /** `18080/tcp` from `"18080:8080"` or `"5353:53/udp"`. */

@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { AuditStore, BuildRecord, BuildStatus, DeliveryStore, EventBus, RepoStore, TokenStore } from '../store/index.js';
+import type { AuditStore, BuildRecord, BuildStatus, DeliveryStore, EventBus, RepoSettingsStore, RepoStore, TokenStore } from '../store/index.js';
 import type { CompiledCache, RulesEngine, WebhookHandler } from '../webhooks/index.js';
 import type { Deployer } from '../deploy/index.js';
 import type { SourcePolicy } from '../auth/index.js';
+import type { LogFollowers } from '../builders/index.js';
 import type { RequireRole } from './auth.js';
 import type { StreamLimits } from './limits.js';
 
@@ -37,13 +38,15 @@ export interface ApiDeps {
   limits: { streamsPerToken: number; authFailuresPerMinute: number };
   /** SLIPWAY_METRICS_TOKEN: /metrics answers only with this bearer token; unset: open. */
   metricsToken: string | undefined;
-  /** SLIPWAY_REGISTRY: repositories' images lie under `<registry>/<owner>/<name>` unless an admin says otherwise. */
+  /** SLIPWAY_REGISTRY: repositories' images lie under `<registry>/<owner>/<name>` unless an admin maps another prefix. */
   registry: string;
   /** SLIPWAY_SOURCE_ALLOW: a config's `source.url` must be one of these. */
   sources: SourcePolicy;
   /** SLIPWAY_ALLOW_SHARED_BUILDS: a config may ask for `builder.isolation: shared`. */
   allowSharedBuilds: boolean;
   repos: RepoStore;
+  /** Per-repository operator settings: image prefix, own webhook secret. */
+  settings: RepoSettingsStore;
   tokens: TokenStore;
   audit: AuditStore;
   deliveries: DeliveryStore;
@@ -56,6 +59,8 @@ export interface ApiDeps {
   compiled: CompiledCache;
   /** Environments, rollouts, promotion and rollback (src/deploy). */
   deployer: Deployer;
+  /** Followers of build logs (SSE), sharing at most SLIPWAY_LOG_READERS Redis connections; closed by its owner. */
+  logFollowers: LogFollowers;
 }
 
 /** What a route module receives: the deps plus the role guard. */

@@ -1,8 +1,8 @@
 import { ApiError } from './errors.js';
 
 /**
- * Open event streams (`/api/events`, followed build logs) per token: each holds a connection and,
- * for logs, a Redis connection of its own, so one token may hold at most `perToken` at once.
+ * Open event streams (`/api/events`, followed build logs) per token: each holds a connection, so
+ * one token may hold at most `perToken` at once.
  */
 export class StreamLimits {
   private readonly open = new Map<string, number>();

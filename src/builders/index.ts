@@ -1,7 +1,8 @@
 /** Builders: one build from source fetch to pushed digest, its log stream, and the reaper. */
 export { DockerBuildRunner, type DockerBuildRunnerOptions, type RepoBuildSettings } from './docker-runner.js';
 export { BuildError, type BuildErrorCode } from './errors.js';
-export { openBuildLog, readLog, followLog, formatEntry, logKey, type BuildLogWriter, type BuildLogOptions, type LogEntry } from './log.js';
+export { openBuildLog, readLog, formatEntry, logKey, type BuildLogWriter, type BuildLogOptions, type LogEntry } from './log.js';
+export { LogFollowers, LogFollowersClosedError, type LogFollowersOptions, type FollowOptions } from './log-followers.js';
 export { reap, startReaper, type ReaperOptions, type ReapReport } from './reaper.js';
 export { RegistryClient, parseImage, type RegistryCredentials } from './registry.js';
 export { inputKey } from './reuse.js';

@@ -91,7 +91,8 @@ export function openBuildLog(redis: Redis, buildId: string, opts: BuildLogOption
   };
 }
 
-function toEntry([id, fields]: [string, string[]]): LogEntry {
+/** An entry as XRANGE/XREAD answer it. */
+export function toEntry([id, fields]: [string, string[]]): LogEntry {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
   return { id, at: Number(f.t), kind: (f.k ?? 'line') as LogEntry['kind'], text: f.m ?? '' };
@@ -101,37 +102,6 @@ function toEntry([id, fields]: [string, string[]]): LogEntry {
 export async function readLog(redis: Redis, buildId: string, afterId = '0', count = 5000): Promise<LogEntry[]> {
   const rows = await redis.xrange(logKey(buildId), afterId === '0' ? '-' : `(${afterId}`, '+', 'COUNT', count);
   return rows.map(toEntry);
-}
-
-/**
- * Follows a build's log: yields everything already written, then new entries as they come,
- * until the `end` entry, `isOver()` says the build has ended (a log nobody closed), or `signal` aborts.
- * `redis` is used for blocking reads: give it a connection of its own.
- */
-export async function* followLog(
-  redis: Redis,
-  buildId: string,
-  opts: { signal?: AbortSignal; isOver?: () => Promise<boolean>; blockMs?: number; after?: string } = {},
-): AsyncGenerator<LogEntry> {
-  let last = opts.after && /^\d+-\d+$/.test(opts.after) ? opts.after : '0';
-  for (;;) {
-    if (opts.signal?.aborted) return;
-    const page = await readLog(redis, buildId, last);
-    for (const e of page) {
-      last = e.id;
-      yield e;
-      if (e.kind === 'end') return;
-    }
-    if (page.length > 0) continue;
-    const res = (await redis.xread('COUNT', 1, 'BLOCK', opts.blockMs ?? 1000, 'STREAMS', logKey(buildId), last === '0' ? '0-0' : last)) as
-      | [string, [string, string[]][]][]
-      | null;
-    if (res === null && opts.isOver && (await opts.isOver())) {
-      // Drain anything written between the last read and the status change.
-      for (const e of await readLog(redis, buildId, last)) yield e;
-      return;
-    }
-  }
 }
 
 /** Renders an entry as a line of text: steps as `==> name` with their offset from the first entry. */

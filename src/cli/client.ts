@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { action, callApi as call, CliFailure, repoArg } from './api-client.js';
 import type { BuildRecord } from '../store/index.js';
+import { registerRepoSettingsCommand } from './settings.js';
 import { printTable } from './table.js';
 
 function printBuilds(builds: BuildRecord[]): void {
@@ -35,6 +36,7 @@ export function registerClientCommands(program: Command): void {
         process.stdout.write(`stored the config of ${r}: ${rules}, image ${String(body.image)}\n`);
       }),
     );
+  registerRepoSettingsCommand(repo);
 
   program
     .command('builds')

@@ -180,10 +180,13 @@ export class SwarmTarget implements Target {
   async remove(config: EnvironmentSpec): Promise<void> {
     await this.removeProxy(config);
     const svc = await this.inspect(config.service);
+    // Target.remove names no repository: the environment's own service says which one it belongs to,
+    // and only a network labelled for that repository and environment goes with it.
+    const repo = svc?.Spec?.Labels?.[LABEL_REPO];
     if (svc && svc.Spec?.Labels?.[LABEL_KIND] === 'deploy') await this.docker.getService(svc.ID).remove();
     await this.removeConfigs(config.service, null);
     const net = await this.findNetwork(networkName(config.service));
-    if (net && net.Labels?.[LABEL_KIND] === 'deploy') {
+    if (net && repo !== undefined && isOwnedBy(net.Labels ?? {}, repo, config.name)) {
       // The network goes once its tasks have stopped; Swarm detaches them asynchronously.
       for (let i = 0; i < 80; i++) {
         try {
@@ -199,7 +202,7 @@ export class SwarmTarget implements Target {
 
   private serviceSpec(req: RolloutRequest, network: string) {
     const { config } = req;
-    const labels = { [LABEL_KIND]: 'deploy', [LABEL_REPO]: req.repo, [LABEL_ENV]: req.environment };
+    const labels = ownerLabels(req.repo, req.environment);
     const update = {
       Parallelism: config.update.parallelism,
       Delay: config.update.delayMs * NS,
@@ -260,7 +263,7 @@ export class SwarmTarget implements Target {
     const text = renderProxyConfig(config);
     const hash = createHash('sha256').update(text).digest('hex').slice(0, 12);
     const configName = `${config.service}-proxy-${hash}`;
-    const labels = { [LABEL_KIND]: 'deploy', [LABEL_REPO]: req.repo, [LABEL_ENV]: req.environment, [LABEL_ROLE]: 'proxy' };
+    const labels = { ...ownerLabels(req.repo, req.environment), [LABEL_ROLE]: 'proxy' };
     const configs = await this.docker.listConfigs({ filters: { name: [configName] } });
     let configId = (configs as { ID: string; Spec?: { Name?: string } }[]).find((c) => c.Spec?.Name === configName)?.ID;
     if (!configId) {
@@ -325,25 +328,41 @@ export class SwarmTarget implements Target {
     }
   }
 
+  /** The environment's network: created with its owner's labels, or reused only when it carries them. */
   private async ensureNetwork(req: RolloutRequest): Promise<string> {
     const name = networkName(req.config.service);
     const found = await this.findNetwork(name);
-    if (found) return found.Id;
+    if (found) return this.ownedNetwork(found, req.repo, req.environment);
     try {
       const net = await this.docker.createNetwork({
         Name: name,
         Driver: 'overlay',
         Attachable: true,
         CheckDuplicate: true,
-        Labels: { [LABEL_KIND]: 'deploy', [LABEL_REPO]: req.repo, [LABEL_ENV]: req.environment },
+        Labels: ownerLabels(req.repo, req.environment),
       });
       return net.id;
     } catch (err) {
       // Another process created it at the same moment.
       const again = await this.findNetwork(name);
-      if (again) return again.Id;
+      if (again) return this.ownedNetwork(again, req.repo, req.environment);
       throw err;
     }
+  }
+
+  /**
+   * A network of the environment's name that someone else made could be attached to anything: joining
+   * it would put the environment's tasks next to containers slipway knows nothing about.
+   */
+  private ownedNetwork(net: Docker.NetworkInspectInfo, repo: string, environment: string): string {
+    const labels = net.Labels ?? {};
+    if (isOwnedBy(labels, repo, environment)) return net.Id;
+    throw new DeployError(
+      409,
+      'network_not_owned',
+      `Docker network ${net.Name} exists but is not slipway's network for ${repo} ${environment} (${describeOwner(labels)}); ` +
+        `remove it (docker network rm ${net.Name}) if nothing needs it, or rename the environment's service so its network is named differently`,
+    );
   }
 
   private async findNetwork(name: string): Promise<Docker.NetworkInspectInfo | undefined> {
@@ -361,8 +380,7 @@ export class SwarmTarget implements Target {
   }
 
   private assertOwned(svc: Docker.Service, repo: string, environment: string): void {
-    const labels = svc.Spec?.Labels ?? {};
-    if (labels[LABEL_KIND] !== 'deploy' || labels[LABEL_REPO] !== repo || labels[LABEL_ENV] !== environment) {
+    if (!isOwnedBy(svc.Spec?.Labels ?? {}, repo, environment)) {
       throw new DeployError(
         409,
         'service_not_owned',
@@ -388,6 +406,21 @@ export class SwarmTarget implements Target {
       .sort((a, b) => (b.Status?.Timestamp ?? '').localeCompare(a.Status?.Timestamp ?? ''));
     return failed[0] ? `: ${failed[0].Status?.Err}` : '';
   }
+}
+
+/** The labels every Swarm object of an environment carries: they prove slipway made it, and for whom. */
+function ownerLabels(repo: string, environment: string): Record<string, string> {
+  return { [LABEL_KIND]: 'deploy', [LABEL_REPO]: repo, [LABEL_ENV]: environment };
+}
+
+function isOwnedBy(labels: Record<string, string>, repo: string, environment: string): boolean {
+  return labels[LABEL_KIND] === 'deploy' && labels[LABEL_REPO] === repo && labels[LABEL_ENV] === environment;
+}
+
+/** What an object's labels say about its owner, for a person deciding what to do with it. */
+function describeOwner(labels: Record<string, string>): string {
+  const said = [LABEL_KIND, LABEL_REPO, LABEL_ENV].filter((k) => k in labels).map((k) => `${k}=${labels[k]}`);
+  return said.length > 0 ? `its labels say ${said.join(', ')}` : 'it has no slipway labels';
 }
 
 export function networkName(service: string): string {

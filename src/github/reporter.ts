@@ -3,15 +3,20 @@ import type { Logger } from 'pino';
 import type { BuildRecord, DeploymentRecord } from '../store/index.js';
 import { commitStatusFor, deploymentRequestFor, deploymentStatusFor } from './feedback.js';
 import { memoryDeploymentLinks, type DeploymentLinks } from './links.js';
+import { githubHostOf, reportTarget, type GitHubRepository } from './source-repo.js';
 
 /** Tells GitHub about builds (commit statuses) and rollouts (deployments and their statuses). */
 export interface GitHubReporter {
-  /** Reports the build's current state as a commit status on its sha. Never rejects. */
+  /**
+   * Reports the build's current state as a commit status on its sha, in the GitHub repository its
+   * source was fetched from (none when it came from elsewhere). Never rejects.
+   */
   reportBuild(build: BuildRecord): Promise<void>;
   /**
    * Reports the rollout's current state as a deployment status, creating the GitHub deployment
    * on first sight. `build` is the build whose commit the digest came from (a GitHub deployment
-   * needs a commit); without it nothing is reported. Never rejects.
+   * needs a commit); without it, or when that build's source is not on GitHub, nothing is reported.
+   * The deployment goes to the build's source repository, as its commit statuses do. Never rejects.
    */
   reportDeployment(deployment: DeploymentRecord, build?: BuildRecord | null): Promise<void>;
 }
@@ -21,14 +26,22 @@ export interface GitHubReporterOptions {
   token: string;
   /** GitHub's REST API; GitHub Enterprise Server: `https://HOST/api/v3`. Default https://api.github.com. */
   baseUrl?: string;
+  /**
+   * The host whose repositories that API serves: only builds fetched from `https://<host>/<owner>/<name>[.git]`
+   * are reported, to that owner/name. Default github.com for api.github.com, else the API's own host.
+   */
+  githubHost?: string;
   /** Where people open slipway's dashboard; the links GitHub shows point there. */
   publicUrl: string;
   /** Keeps GitHub deployment ids; default in this process's memory (use the Redis one across processes). */
   links?: DeploymentLinks;
-  log: Pick<Logger, 'warn' | 'debug'>;
+  log: Pick<Logger, 'warn' | 'info' | 'debug'>;
   /** Time allowed for one GitHub request. Default 10 s. */
   timeoutMs?: number;
 }
+
+/** Enough to cover every build and rollout reporting at once; an older one may log its skip again. */
+const SKIPS_REMEMBERED = 10_000;
 
 /**
  * GitHub's answers never decide anything in slipway: failures (GitHub down, a bad token, a
@@ -39,9 +52,11 @@ export function createGitHubReporter(opts: GitHubReporterOptions): GitHubReporte
   const { publicUrl, log } = opts;
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const links = opts.links ?? memoryDeploymentLinks();
+  const baseUrl = opts.baseUrl ?? 'https://api.github.com';
+  const githubHost = opts.githubHost ?? githubHostOf(baseUrl);
   const octokit = new Octokit({
     auth: opts.token,
-    baseUrl: opts.baseUrl ?? 'https://api.github.com',
+    baseUrl,
     userAgent: 'slipway',
     // Octokit's own request log goes to debug; failures are reported once, below, with context.
     log: {
@@ -67,20 +82,27 @@ export function createGitHubReporter(opts: GitHubReporterOptions): GitHubReporte
     }
   }
 
-  function ownerAndName(repo: string): { owner: string; repo: string } {
-    const [owner, name, ...rest] = repo.split('/');
-    if (!owner || !name || rest.length > 0) throw new Error(`not a GitHub owner/name: ${repo}`);
-    return { owner, repo: name };
+  // A build reports each of its states: why one is not reported is logged once per build (or rollout).
+  const skipsLogged = new Set<string>();
+  function targetOf(what: string, key: string, context: Record<string, unknown>, build: BuildRecord): GitHubRepository | null {
+    const target = reportTarget(build.cloneUrl, githubHost);
+    if ('to' in target) return target.to;
+    if (!skipsLogged.has(key)) {
+      if (skipsLogged.size >= SKIPS_REMEMBERED) skipsLogged.delete(skipsLogged.values().next().value!);
+      skipsLogged.add(key);
+      log.info(context, `${what} skipped: ${target.skip}`);
+    }
+    return null;
   }
 
-  async function githubDeploymentId(deployment: DeploymentRecord, build: BuildRecord): Promise<number> {
+  async function githubDeploymentId(deployment: DeploymentRecord, build: BuildRecord, target: GitHubRepository): Promise<number> {
     const known = await links.get(deployment.id);
     if (known !== null) return known;
     let pending = creating.get(deployment.id);
     if (!pending) {
       pending = (async () => {
         const response = await octokit.rest.repos.createDeployment({
-          ...ownerAndName(deployment.repo),
+          ...target,
           ...deploymentRequestFor(deployment, build),
           // slipway already built and checked this commit: no merge of the default branch, no status gate.
           auto_merge: false,
@@ -100,9 +122,12 @@ export function createGitHubReporter(opts: GitHubReporterOptions): GitHubReporte
 
   return {
     reportBuild(build) {
-      return safely('commit status', { repo: build.repo, build: build.id, status: build.status }, async () => {
+      const context = { repo: build.repo, build: build.id, status: build.status };
+      return safely('commit status', context, async () => {
+        const target = targetOf('GitHub commit status', `build:${build.id}`, context, build);
+        if (!target) return;
         await octokit.rest.repos.createCommitStatus({
-          ...ownerAndName(build.repo),
+          ...target,
           sha: build.sha,
           ...commitStatusFor(build, publicUrl),
           request: request(),
@@ -117,9 +142,11 @@ export function createGitHubReporter(opts: GitHubReporterOptions): GitHubReporte
           log.debug(context, 'GitHub deployment not reported: the commit of this digest is not known');
           return;
         }
-        const id = await githubDeploymentId(deployment, build);
+        const target = targetOf('GitHub deployment', `deployment:${deployment.id}`, { ...context, build: build.id }, build);
+        if (!target) return;
+        const id = await githubDeploymentId(deployment, build, target);
         await octokit.rest.repos.createDeploymentStatus({
-          ...ownerAndName(deployment.repo),
+          ...target,
           deployment_id: id,
           ...deploymentStatusFor(deployment, publicUrl),
           request: request(),

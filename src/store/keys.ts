@@ -4,6 +4,12 @@ export const keys = {
   repos: 'slipway:repos',
   /** hash: owner/name → version of its stored config (written with `repos`; what a submission's guard checks) */
   repoVersions: 'slipway:repo-versions',
+  /** hash: what a config claims (`service:<name>`, `port:<n>/<proto>`) → `<owner/name>\t<holder in words>` */
+  claims: 'slipway:claims',
+  /** set per repository: the claim fields it holds */
+  claimsOf: (repo: string) => `slipway:claims-of:${repo.toLowerCase()}`,
+  /** hash: owner/name → JSON RepoSettings (what the operator decides apart from the config) */
+  repoSettings: 'slipway:repo-settings',
   /** hash: sha256(token) hex → JSON TokenInfo */
   tokens: 'slipway:tokens',
   /** hash: token name → sha256(token) hex (names are unique) */

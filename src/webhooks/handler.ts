@@ -132,13 +132,22 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
     return queued.outcome === 'queued' ? 'stored' : queued.outcome;
   };
 
+  const unavailable = (err: unknown, deliveryId: string | undefined, event: string | undefined): WebhookAnswer => {
+    outcomes.inc({ outcome: 'unavailable' });
+    o.log.error({ err, deliveryId, event }, 'webhook not accepted: storage unavailable');
+    return {
+      status: 503,
+      body: { error: `not accepted, try again (GitHub redelivers): ${(err as Error).message}`, code: 'unavailable', errors: [] },
+    };
+  };
+
   return async ({ headers, body }) => {
     let delivery: Delivery;
     try {
       delivery = await readDelivery(headers, body, o.verify);
     } catch (err) {
-      if (err instanceof WebhookError) return refuse(err);
-      throw err;
+      // Anything but a refusal is Redis failing to answer which secret signs the repository.
+      return err instanceof WebhookError ? refuse(err) : unavailable(err, undefined, undefined);
     }
     const { deliveryId, event, push } = delivery;
 
@@ -170,12 +179,7 @@ export function createWebhookHandler(o: WebhookHandlerOptions): WebhookHandler {
         return answer;
       }
     } catch (err) {
-      outcomes.inc({ outcome: 'unavailable' });
-      o.log.error({ err, deliveryId, event }, 'webhook not accepted: storage unavailable');
-      return {
-        status: 503,
-        body: { error: `not accepted, try again (GitHub redelivers): ${(err as Error).message}`, code: 'unavailable', errors: [] },
-      };
+      return unavailable(err, deliveryId, event);
     }
   };
 }

@@ -45,23 +45,38 @@ function parseJson(text: string): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
+/** The repository a payload names, read before its signature is checked (to pick the secret). */
+function repositoryOf(payload: Record<string, unknown> | undefined): string | null {
+  const name = (payload?.repository as { full_name?: unknown } | undefined)?.full_name;
+  return typeof name === 'string' ? name : null;
+}
+
 /**
  * Checks one delivery in the order docs/api.md gives: signature over the raw bytes (401), GitHub's
- * headers (400), content type (415), body (400). Throws WebhookError; nothing is recorded before.
+ * headers (400), content type (415), body (400). The body is parsed first only to learn which
+ * repository's secret signs it; a body that does not parse is checked against the shared secret,
+ * and its problem is told only once the signature holds. Throws WebhookError; nothing is recorded before.
  */
 export async function readDelivery(headers: IncomingHttpHeaders, body: Buffer, verify: Verify): Promise<Delivery> {
   const signature = header(headers, 'x-hub-signature-256');
   if (!signature) throw new WebhookError(401, 'missing X-Hub-Signature-256 header: set the webhook secret in GitHub', 'unsigned');
   const raw = body.toString('utf8');
-  if (!(await verify(raw, signature))) {
-    throw new WebhookError(401, 'X-Hub-Signature-256 does not match: check the webhook secret', 'bad_signature');
+  let payload: Record<string, unknown> | undefined;
+  let unreadable: unknown;
+  try {
+    payload = parseJson(payloadText(header(headers, 'content-type'), raw));
+  } catch (err) {
+    unreadable = err;
+  }
+  if (!(await verify(raw, signature, repositoryOf(payload)))) {
+    throw new WebhookError(401, 'X-Hub-Signature-256 does not match: check the webhook secret (the repository\'s own, when it has one)', 'bad_signature');
   }
   const event = header(headers, 'x-github-event');
   if (!event) throw new WebhookError(400, 'missing X-GitHub-Event header', 'missing_header');
   const deliveryId = header(headers, 'x-github-delivery');
   if (!deliveryId) throw new WebhookError(400, 'missing X-GitHub-Delivery header', 'missing_header');
   if (!DELIVERY_ID.test(deliveryId)) throw new WebhookError(400, 'malformed X-GitHub-Delivery header', 'malformed');
-  const payload = parseJson(payloadText(header(headers, 'content-type'), raw));
+  if (!payload) throw unreadable;
   let push: PushPayload | undefined;
   if (event === 'push') {
     const parsed = PushPayload.safeParse(payload);

@@ -1,7 +1,9 @@
 import { rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BuildRecord } from '../../src/store/index.js';
+import { openBuildLog } from '../../src/builders/index.js';
+import { buildKeys, encodeBuild, type BuildRecord } from '../../src/store/index.js';
 import { BASE, REGISTRY, deleteRegistryRepo, git, gitHttpServer, makeRepo } from '../builders-support.js';
 import { eventually } from '../deploy-support/harness.js';
 import { startSlipway, type Slipway } from '../support/slipway.js';
@@ -204,6 +206,45 @@ describe('connections and answers', () => {
     }, 10_000, 100);
   });
 
+  it('build-log followers share Redis connections: 60 followers of three tokens, at most SLIPWAY_LOG_READERS (2) log readers', { timeout: 60_000 }, async () => {
+    const redis = new Redis(slipway.redis.url);
+    const id = `b-followed-${run}`;
+    const now = new Date().toISOString();
+    const build: BuildRecord = {
+      id, repo: REPO, ref: 'refs/heads/main', sha: 'f'.repeat(40), rules: ['edge'], tags: ['edge'], image: IMAGE, status: 'running', digest: null, error: null,
+      queuedAt: now, startedAt: now, finishedAt: null, deployments: [], context: '.', dockerfile: 'Dockerfile', build_args: {}, cache: false, deploy: [],
+      cloneUrl: null, deliveryId: null, trigger: 'manual', by: 'admin', supersededBy: null, warnings: [],
+    };
+    const controllers: AbortController[] = [];
+    try {
+      await redis.hset(buildKeys.record(id), ...encodeBuild(build));
+      const followers: Response[] = [];
+      for (let t = 0; t < 3; t++) {
+        const created = await api(url, 'POST', '/api/tokens', { json: { name: `follower-${t}-${run}`, role: 'viewer' } });
+        const token = (created.body as { token: string }).token;
+        for (let i = 0; i < 20; i++) {
+          const ac = new AbortController();
+          controllers.push(ac);
+          followers.push(await fetch(`${url}/api/builds/${id}/log`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal: ac.signal }));
+        }
+      }
+      expect(followers.map((r) => r.status)).toEqual(followers.map(() => 200));
+      const readers = async () => ((await redis.client('LIST')) as string).split('\n').filter((line) => line.includes(' name=slipway:log-reader ')).length;
+      await eventually(async () => (await readers()) >= 1, 10_000, 50);
+      // Still followed live: the last follower sees a line written now.
+      const log = openBuildLog(redis, id);
+      log.line('still followed');
+      await log.flush();
+      const body = followers.at(-1)!.body!.getReader();
+      let text = '';
+      while (!text.includes('data: still followed')) text += new TextDecoder().decode((await body.read()).value);
+      expect(await readers()).toBeLessThanOrEqual(2);
+    } finally {
+      for (const ac of controllers) ac.abort();
+      redis.disconnect();
+    }
+  });
+
   it('/metrics answers only with SLIPWAY_METRICS_TOKEN', async () => {
     expect((await fetch(`${url}/metrics`)).status).toBe(401);
     expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${tokens.viewer}` } })).status).toBe(401);
@@ -280,8 +321,7 @@ describe('sources and webhooks', () => {
     const newer = pushPayload({ repo: REPO, ref: 'refs/heads/main', sha: 'b'.repeat(40) });
     (newer.repository as Record<string, unknown>).pushed_at = now + 1;
     expect((await deliver(url, { event: 'push', payload: newer })).body.builds).toHaveLength(1);
-    const ids = async () => ((await api(url, 'GET', `/api/builds?repo=${REPO}`)).body as { builds: { id: string }[] }).builds.map((b) => b.id);
-    const buildsBefore = await ids();
+    const buildsBefore = await ids(REPO);
 
     const res = await deliver(url, { event: 'push', payload: captured });
     expect(res.id).not.toBe(first.id);
@@ -292,7 +332,7 @@ describe('sources and webhooks', () => {
       ignored: expect.stringMatching(/^replayed: pushed at .*, before refs\/heads\/main's newest accepted push \(pushed at /),
     });
     expect((await api(url, 'GET', `/api/deliveries/${res.id}`)).body).toMatchObject({ outcome: 'ignored', builds: [], ignored: expect.stringMatching(/^replayed/) });
-    expect(await ids()).toEqual(buildsBefore);
+    expect(await ids(REPO)).toEqual(buildsBefore);
   });
 
   it.each([
@@ -308,6 +348,68 @@ describe('sources and webhooks', () => {
     expect((await api(url, 'GET', `/api/repos/${REPO}`)).body).toEqual(before);
   });
 });
+
+describe('per-repository webhook secrets', () => {
+  const own = `acme/signed-${run}`;
+  const neighbour = `acme/unsigned-${run}`;
+  const doc = (repo: string) => `repository: ${repo}\nimage: ${REGISTRY}/${repo}/web\nrules:\n  - { name: edge, source: branch, match: main, tags: [edge] }\n`;
+  let secret = '';
+
+  beforeAll(async () => {
+    for (const repo of [own, neighbour]) expect((await api(url, 'PUT', `/api/repos/${repo}`, { text: doc(repo) })).status).toBe(200);
+  });
+
+  it('only an admin gives a repository its own secret; it is answered once and never shown again', async () => {
+    const refused = await api(url, 'PUT', `/api/repos/${own}/settings`, { token: tokens.deployer, json: { webhook_secret: 'generate' } });
+    expect(refused.status).toBe(403);
+    expect((await api(url, 'GET', `/api/repos/${own}/settings`, { token: tokens.viewer })).body).toMatchObject({ webhookSecret: 'shared' });
+    const made = await api(url, 'PUT', `/api/repos/${own}/settings`, { json: { webhook_secret: 'generate' } });
+    expect(made.status).toBe(200);
+    expect(made.body).toMatchObject({ repo: own, webhookSecret: 'own', webhookSecretValue: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    secret = made.body.webhookSecretValue;
+    const seen = await api(url, 'GET', `/api/repos/${own}/settings`, { token: tokens.viewer });
+    expect(seen.body).toMatchObject({ webhookSecret: 'own' });
+    expect(JSON.stringify(seen.body)).not.toContain(secret);
+    const audit = (await api(url, 'GET', '/api/audit?limit=20')).body as { entries: { action: string; repo: string; changes?: string[] }[] };
+    const entry = audit.entries.find((e) => e.action === 'repo.settings' && e.repo === own)!;
+    expect(entry.changes).toEqual(['webhook_secret: shared → own (new)']);
+    expect(JSON.stringify(audit)).not.toContain(secret);
+  });
+
+  it('a push for that repository signed with the shared secret, or another repository\'s, is 401 and records nothing', async () => {
+    const before = await ids(own);
+    const forged = await deliver(url, { event: 'push', payload: pushPayload({ repo: own, ref: 'refs/heads/main', sha: 'c'.repeat(40) }) });
+    expect(forged.status).toBe(401);
+    expect(forged.body).toMatchObject({ code: 'bad_signature', error: expect.stringMatching(/the repository's own, when it has one/) });
+    expect((await api(url, 'GET', `/api/deliveries/${forged.id}`)).status).toBe(404);
+    const neighbours = await api(url, 'PUT', `/api/repos/${neighbour}/settings`, { json: { webhook_secret: 'neighbour-secret-of-twenty-chars' } });
+    expect(neighbours.status).toBe(200);
+    expect(neighbours.body.webhookSecretValue).toBeUndefined();
+    const crossed = await deliver(url, { event: 'push', secret: 'neighbour-secret-of-twenty-chars', payload: pushPayload({ repo: own, ref: 'refs/heads/main', sha: 'c'.repeat(40) }) });
+    expect(crossed.status).toBe(401);
+    expect(await ids(own)).toEqual(before);
+
+    const signed = await deliver(url, { event: 'push', secret, payload: pushPayload({ repo: own, ref: 'refs/heads/main', sha: 'c'.repeat(40) }) });
+    expect(signed.status).toBe(202);
+    expect(signed.body.builds).toHaveLength(1);
+    const theirs = await deliver(url, { event: 'push', secret: 'neighbour-secret-of-twenty-chars', payload: pushPayload({ repo: neighbour, ref: 'refs/heads/main', sha: 'd'.repeat(40) }) });
+    expect(theirs.status).toBe(202);
+    // a repository without its own secret still takes the shared one
+    expect((await deliver(url, { event: 'push', payload: pushPayload({ repo: REPO, ref: 'refs/heads/feature', sha: 'e'.repeat(40) }) })).status).toBe(202);
+  });
+
+  it('back to the shared secret with null; a too-short secret is refused, naming the field', async () => {
+    const short = await api(url, 'PUT', `/api/repos/${neighbour}/settings`, { json: { webhook_secret: 'short' } });
+    expect(short.status).toBe(422);
+    expect(short.body).toMatchObject({ errors: [{ path: 'webhook_secret', message: expect.stringMatching(/at least 20 characters/) }] });
+    expect((await api(url, 'PUT', `/api/repos/${neighbour}/settings`, { json: { webhook_secret: null } })).body).toMatchObject({ webhookSecret: 'shared' });
+    expect((await deliver(url, { event: 'push', payload: pushPayload({ repo: neighbour, ref: 'refs/heads/main', sha: 'f'.repeat(40) }) })).status).toBe(202);
+  });
+});
+
+async function ids(repo: string): Promise<string[]> {
+  return ((await api(url, 'GET', `/api/builds?repo=${repo}`)).body as { builds: { id: string }[] }).builds.map((b) => b.id);
+}
 
 describe('registries, services and ports', () => {
   const other = `acme/neighbour-${run}`;
@@ -332,5 +434,42 @@ describe('registries, services and ports', () => {
     expect(res.status).toBe(409);
     expect(res.body).toMatchObject({ errors: [{ path, message: expect.stringMatching(why) }] });
     expect((await api(url, 'GET', `/api/repos/${other}`)).body).toEqual(before);
+  });
+
+  it('an admin maps another prefix; below admin, images then lie under that one, not the default', async () => {
+    const mapped = `acme/mapped-${run}`;
+    const text = (image: string) => `repository: ${mapped}\nimage: ${image}\n`;
+    const refused = await api(url, 'PUT', `/api/repos/${mapped}/settings`, { token: tokens.deployer, json: { image_prefix: `${REGISTRY}/platform/mapped-${run}` } });
+    expect(refused.status).toBe(403);
+    const bad = await api(url, 'PUT', `/api/repos/${mapped}/settings`, { json: { image_prefix: `${REGISTRY}/Platform:latest` } });
+    expect(bad.status).toBe(422);
+    expect(bad.body).toMatchObject({ errors: [{ path: 'image_prefix' }] });
+    const set = await api(url, 'PUT', `/api/repos/${mapped}/settings`, { json: { image_prefix: `${REGISTRY}/platform/mapped-${run}` } });
+    expect(set.body).toMatchObject({ imagePrefix: `${REGISTRY}/platform/mapped-${run}`, defaultImagePrefix: `${REGISTRY}/${mapped}` });
+
+    const underDefault = await api(url, 'PUT', `/api/repos/${mapped}`, { token: tokens.developer, text: text(`${REGISTRY}/${mapped}/web`) });
+    expect(underDefault.status).toBe(403);
+    expect(underDefault.body).toMatchObject({ errors: [{ path: 'image', message: expect.stringContaining(`must be ${REGISTRY}/platform/mapped-${run} or under it`) }] });
+    expect((await api(url, 'GET', `/api/repos/${mapped}`)).status).toBe(404);
+    const underMapped = await api(url, 'PUT', `/api/repos/${mapped}`, { token: tokens.developer, text: text(`${REGISTRY}/platform/mapped-${run}/web`) });
+    expect(underMapped.status).toBe(200);
+  });
+
+  it('configs racing for the same host port: one is stored, each other one is 409 naming it', async () => {
+    const racers = Array.from({ length: 8 }, (_, i) => `acme/racer-${i}-${run}`);
+    const text = (repo: string) => `repository: ${repo}\nimage: ${REGISTRY}/${repo}/web\nenvironments:\n  staging: { service: ${repo.split('/')[1]}, ports: ["18297:8080"] }\n`;
+    const answers = await Promise.all(racers.map((repo) => api(url, 'PUT', `/api/repos/${repo}`, { text: text(repo) })));
+    expect(answers.filter((r) => r.status === 200)).toHaveLength(1);
+    const won = racers[answers.findIndex((r) => r.status === 200)]!;
+    for (const [i, r] of answers.entries()) {
+      if (racers[i] === won) continue;
+      expect(r.status).toBe(409);
+      expect(r.body).toMatchObject({ errors: [{ path: 'environments.staging.ports[0]', message: `host port 18297/tcp belongs to ${won} (environment staging)` }] });
+      expect((await api(url, 'GET', `/api/repos/${racers[i]}`)).status).toBe(404);
+    }
+    // the port is free again once its holder gives it up
+    const lost = racers.find((r) => r !== won)!;
+    expect((await api(url, 'PUT', `/api/repos/${won}`, { text: `repository: ${won}\nimage: ${REGISTRY}/${won}/web\n` })).status).toBe(200);
+    expect((await api(url, 'PUT', `/api/repos/${lost}`, { text: text(lost) })).status).toBe(200);
   });
 });

@@ -9,6 +9,7 @@ import { healthRoutes } from './health.js';
 import { logRoutes } from './logs.js';
 import { previewRoutes } from './preview.js';
 import { repoRoutes } from './repos.js';
+import { settingsRoutes } from './settings.js';
 import { tokenRoutes } from './tokens.js';
 import { webhookRoutes } from './webhooks.js';
 
@@ -24,6 +25,7 @@ export const routeModules: RouteModule[] = [
   webhookRoutes,
   tokenRoutes,
   repoRoutes,
+  settingsRoutes,
   previewRoutes,
   buildRoutes,
   logRoutes,

@@ -1,4 +1,4 @@
-import { followLog, formatEntry, readLog, type LogEntry } from '../../builders/index.js';
+import { formatEntry, LogFollowersClosedError, readLog, type LogEntry } from '../../builders/index.js';
 import { TERMINAL_BUILD_STATUSES } from '../../store/index.js';
 import { mayAccess, principal } from '../auth.js';
 import { sseData } from '../limits.js';
@@ -12,7 +12,7 @@ const HEARTBEAT_MS = 15_000;
  * `Accept: text/event-stream` server-sent events (`event: line|step|cut`, data: the rendered line,
  * `id`: the entry id, so `Last-Event-ID` resumes) that follow until the build ends (`event: end`).
  */
-export const logRoutes: RouteModule = (router, { requireRole, builds, redis, streams }) => {
+export const logRoutes: RouteModule = (router, { requireRole, builds, redis, streams, logFollowers }) => {
   router.get('/api/builds/:id/log', requireRole('viewer'), async (req, res) => {
     const id = req.params.id as string;
     const record = await builds.get(id);
@@ -35,9 +35,6 @@ export const logRoutes: RouteModule = (router, { requireRole, builds, redis, str
       'x-accel-buffering': 'no',
     });
     res.write(': following\n\n');
-    // Blocking reads need a connection of their own (queueing commands until it is connected).
-    const reader = redis.duplicate({ enableOfflineQueue: true });
-    reader.on('error', () => undefined);
     const ac = new AbortController();
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
     req.on('close', () => ac.abort());
@@ -48,7 +45,7 @@ export const logRoutes: RouteModule = (router, { requireRole, builds, redis, str
         const now = await builds.get(id);
         return !now || TERMINAL_BUILD_STATUSES.includes(now.status);
       };
-      for await (const e of followLog(reader, id, { signal: ac.signal, isOver, ...(typeof lastEventId === 'string' ? { after: lastEventId } : {}) })) {
+      for await (const e of logFollowers.follow(id, { signal: ac.signal, isOver, ...(typeof lastEventId === 'string' ? { after: lastEventId } : {}) })) {
         start ??= e.at;
         res.write(`id: ${e.id}\nevent: ${e.kind}\n${sseData(formatEntry(e, start))}\n\n`);
       }
@@ -56,10 +53,12 @@ export const logRoutes: RouteModule = (router, { requireRole, builds, redis, str
         const final = await builds.get(id);
         res.write(`event: end\ndata: ${JSON.stringify({ status: final?.status ?? 'unknown', error: final?.error ?? null })}\n\n`);
       }
+    } catch (err) {
+      // The process is stopping: the stream just ends, and the client resumes elsewhere with Last-Event-ID.
+      if (!(err instanceof LogFollowersClosedError)) throw err;
     } finally {
       release();
       clearInterval(heartbeat);
-      reader.disconnect();
       res.end();
     }
   });

@@ -1,12 +1,13 @@
 import { RulesError, type RepoConfig } from '../../rules/index.js';
 import type { RulesEngine } from '../../webhooks/index.js';
 import { sourceProblem } from '../../auth/index.js';
-import { roleAtLeast } from '../../store/index.js';
+import { ClaimsTaken, roleAtLeast } from '../../store/index.js';
 import { checkAccess, mayAccess, principal } from '../auth.js';
-import { heldElsewhere, imagePrefix, underPrefix } from '../claims.js';
+import { claimProblems, claimsOf, underPrefix } from '../claims.js';
 import { configChanges, describeChange, protectedChanges } from '../config-changes.js';
 import { ApiError, badRequest, invalid, notFound } from '../errors.js';
 import type { RouteModule } from './index.js';
+import { imagePrefixOf } from './settings.js';
 
 const REPO = /^[A-Za-z0-9._-]+$/;
 
@@ -30,7 +31,8 @@ function documentOf(body: unknown, rules: RulesEngine): unknown {
 }
 
 /** Repositories and their config documents (validated whole by src/rules). */
-export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, audit, clock, allowSharedBuilds, sources, registry }) => {
+export const repoRoutes: RouteModule = (router, ctx) => {
+  const { requireRole, repos, settings, rules, audit, clock, allowSharedBuilds, sources } = ctx;
   router.put('/api/repos/:owner/:name', requireRole('developer'), async (req, res) => {
     const repo = repoParam(req.params);
     checkAccess(res, repo, () => notFound(`no repository ${repo} that this token may act on`));
@@ -56,20 +58,25 @@ export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, aud
     const previous = before ? (before.config as unknown as RepoConfig) : null;
     const changes = configChanges(previous, config);
     // No team writes over another's images: below admin, a new image must lie under this repository's prefix.
-    const prefix = imagePrefix(registry, config.repository);
+    const prefix = await imagePrefixOf(ctx, config.repository);
     if (who.role !== 'admin' && config.image !== previous?.image && !underPrefix(config.image, prefix)) {
-      const message = `must be ${prefix} or under it (the prefix this slipway maps ${config.repository} to); an admin may store another`;
+      const message = `must be ${prefix} or under it (the prefix this slipway maps ${config.repository} to); an admin may map another (PUT /api/repos/${config.repository}/settings)`;
       throw new ApiError(403, `image: ${message}`, 'forbidden', [{ path: 'image', message }]);
     }
-    const held = heldElsewhere(config, (await repos.list()).map((r) => ({ repo: r.repo, config: r.config as unknown as RepoConfig })));
-    if (held.length > 0) throw new ApiError(409, held.map((h) => `${h.path}: ${h.message}`).join('; '), 'conflict', held);
     if (!roleAtLeast(who.role, 'deployer')) {
       const refused = protectedChanges(previous, config, changes);
       if (refused.length > 0) {
         throw new ApiError(403, `role too low: ${refused.map((r) => `${r.path}: ${r.message}`).join('; ')}; token "${by}" is ${who.role}`, 'forbidden', refused);
       }
     }
-    const { stored } = await repos.put(config.repository, config as unknown as Record<string, unknown>, by, at);
+    // Service names and host ports are checked and taken in the same step as the write, so two
+    // configs racing for one port cannot both be stored.
+    const claims = claimsOf(config);
+    const { stored } = await repos.put(config.repository, config as unknown as Record<string, unknown>, by, at, claims).catch((err: unknown) => {
+      if (!(err instanceof ClaimsTaken)) throw err;
+      const held = claimProblems(claims, err.taken);
+      throw new ApiError(409, held.map((h) => `${h.path}: ${h.message}`).join('; '), 'conflict', held);
+    });
     await audit.append({
       at: at.toISOString(),
       actor: by,
@@ -102,6 +109,7 @@ export const repoRoutes: RouteModule = (router, { requireRole, repos, rules, aud
     const before = await repos.get(repo);
     if (!before) throw notFound(`no repository ${repo}`);
     if (!(await repos.delete(repo))) throw new ApiError(404, `no repository ${repo}`, 'not_found');
+    await settings.delete(repo);
     const at = clock();
     await audit.append({ at: at.toISOString(), actor: principal(res).name, action: 'repo.delete', repo: before.repo, from: before.version, to: null, result: 'deleted' });
     res.status(204).end();

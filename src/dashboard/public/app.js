@@ -13,6 +13,7 @@ const routes = [
   [/^\/builds\/(?<id>[^/]+)$/, lazy('./pages/build.js', 'buildPage')],
   [/^\/rules\/new$/, lazy('./pages/rules.js', 'rulesPage')],
   [/^\/repos\/(?<owner>[^/]+)\/(?<name>[^/]+)\/rules$/, lazy('./pages/rules.js', 'rulesPage')],
+  [/^\/repos\/(?<owner>[^/]+)\/(?<name>[^/]+)\/settings$/, lazy('./pages/settings.js', 'settingsPage')],
   [/^\/repos\/(?<owner>[^/]+)\/(?<name>[^/]+)\/environments\/(?<env>[^/]+)$/, lazy('./pages/environment.js', 'environmentPage')],
   [/^\/audit$/, lazy('./pages/audit.js', 'auditPage')],
   [/^\/tokens$/, lazy('./pages/tokens.js', 'tokensPage')],
