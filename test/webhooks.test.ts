@@ -380,6 +380,32 @@ describe('configs changed by another process', () => {
     expect(await store.indexVersions()).toBe(0);
     redis.disconnect();
   });
+
+  it('takes a claim for one repository only, however many processes store at once; indexes the claims of configs stored before the index', async () => {
+    const { Redis } = await import('ioredis');
+    const conns = [0, 1, 2, 3].map(() => new Redis(intake.redis.url));
+    const claim = (repo: string) => [{ field: 'port:18999/tcp', holder: `${repo} (environment staging)` }];
+    const doc = (repo: string) => rulesEngine.normalise({ repository: repo, image: `localhost:5000/${repo}` }) as unknown as Record<string, unknown>;
+    // Four API processes, each its own connection, in the same turn: the scripts run one after another in Redis.
+    const answers = await Promise.allSettled(conns.map((c, i) => new RepoStore(c).put(`claims/racer-${i}`, doc(`claims/racer-${i}`), 'admin', new Date(), claim(`claims/racer-${i}`))));
+    const won = answers.findIndex((a) => a.status === 'fulfilled');
+    expect(answers.filter((a) => a.status === 'fulfilled')).toHaveLength(1);
+    for (const a of answers.filter((x) => x.status === 'rejected')) {
+      expect((a as PromiseRejectedResult).reason).toMatchObject({ code: 'claims_taken', taken: [{ field: 'port:18999/tcp', holder: `claims/racer-${won} (environment staging)` }] });
+    }
+    const store = new RepoStore(conns[0]!);
+    expect(await store.get(`claims/racer-${(won + 1) % 4}`)).toBeNull();
+    // Dropping the claim frees it; deleting the repository frees what it holds.
+    await store.put(`claims/racer-${won}`, doc(`claims/racer-${won}`), 'admin', new Date(), []);
+    await store.put('claims/racer-9', doc('claims/racer-9'), 'admin', new Date(), claim('claims/racer-9'));
+    await store.delete('claims/racer-9');
+    await store.put('claims/racer-8', doc('claims/racer-8'), 'admin', new Date(), claim('claims/racer-8'));
+    // A config stored before the claims index: indexed at start-up, first come first held.
+    await conns[0]!.hdel('slipway:claims', 'port:18999/tcp');
+    expect(await store.indexClaims((s) => (s.repo === 'claims/racer-8' ? claim(s.repo) : []))).toBe(1);
+    await expect(store.put('claims/racer-7', doc('claims/racer-7'), 'admin', new Date(), claim('claims/racer-7'))).rejects.toMatchObject({ code: 'claims_taken' });
+    for (const c of conns) c.disconnect();
+  });
 });
 
 describe('redelivery and supersede', () => {
