@@ -5,8 +5,10 @@
  * cache of this app anywhere), warm after a one-file source change, and (node-api) warm after a
  * dependency change (one package added to the lockfile).
  * - slipway: DockerBuildRunner as a worker runs it (`dedicated` isolation, `cache: true`, the default
- *   egress policy, the repository's engine kept for its next build): from the runner's start to its
- *   end (source fetch, engine start, base image pull, context, build, export, push, clean up).
+ *   egress policy, the repository's engine kept for its next build, SLIPWAY_BASE_IMAGES = the two
+ *   base images, seeded once before the builds as a worker does when it starts): from the runner's
+ *   start to its end (source fetch, engine start, base images linked from the seed, context, build,
+ *   export, push, clean up).
  * - baseline: the same contexts built with BuildKit through the Engine API (`POST /build?version=2`,
  *   what `docker build` does) on the host engine with its build cache (pruned before each app's
  *   cold build; the base images stay, as they would on a developer's machine) and no push.
@@ -164,9 +166,13 @@ async function main(): Promise<void> {
   const redisServer = await startRedis();
   const redis = new Redis(redisServer.url);
   const dataDir = await mkdtemp(path.join(tmpdir(), 'bench-apps-'));
-  // As a worker runs it by default: a repository's engine is kept for its next build (SLIPWAY_BUILDER_KEEP).
-  const runner = new DockerBuildRunner({ redis, docker, dataDir, defaults: { isolation: 'dedicated' }, keepEngineMs: loadConfig({}).builderKeepMs ?? 0 });
+  // As a worker runs it by default: a repository's engine is kept for its next build (SLIPWAY_BUILDER_KEEP),
+  // and the operator's base images (SLIPWAY_BASE_IMAGES) are seeded once, when the worker starts.
+  const baseImages = [`${REGISTRY}/slipway/node:20`, `${REGISTRY}/slipway/debian:bookworm`];
+  const runner = new DockerBuildRunner({ redis, docker, dataDir, defaults: { isolation: 'dedicated' }, keepEngineMs: loadConfig({}).builderKeepMs ?? 0, baseImages });
   try {
+    const seeded = await runner.prepareBaseImages();
+    note(`base images seeded at worker start (not in any build's time): ${round(seeded!.ms / 1000, 1)} s`);
     const node = await benchApp('node-api', [touchSource('src/server.ts'), addDependency], runner);
     const debian = await benchApp('debian-tool', [touchSource(await mainSource('debian-tool'))], runner);
     const ratio = (f: AppFigures, i: number) => round(f.slipway[i]!.ms / f.baseline[i]!.ms);

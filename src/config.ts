@@ -103,6 +103,12 @@ const Env = z.object({
   SLIPWAY_ALLOW_SHARED_BUILDS: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
   /** Builders: how long a repository's cached dedicated engine stays up after a build for its next one; 0 stops it at once. */
   SLIPWAY_BUILDER_KEEP: Duration.default(60_000),
+  /**
+   * Builders: comma-separated base images (your golden images, `registry.example.com/base/node:20`)
+   * a worker pulls once, at start and hourly, into a seed that new data roots of dedicated engines
+   * start from (hard links), so a repository's first build does not pull them. Default none.
+   */
+  SLIPWAY_BASE_IMAGES: z.string().trim().optional().transform((v) => (v ? v.split(',').map((r) => r.trim()).filter(Boolean) : [])),
   /** Builders: GitHub token for cloning private repositories over https (sent only to github.com, never logged). */
   SLIPWAY_GITHUB_TOKEN: Optional,
   /** GitHub feedback: the REST API that commit statuses and deployments go to (GitHub Enterprise: https://HOST/api/v3). */
@@ -136,6 +142,7 @@ export type Config = {
   insecureRegistries?: string[];
   buildEgress?: EgressPolicy;
   builderKeepMs?: number;
+  baseImages?: string[];
   allowSharedBuilds?: boolean;
   sourceAllow?: SourcePolicy;
   replayWindowMs?: number;
@@ -192,6 +199,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     insecureRegistries: e.SLIPWAY_INSECURE_REGISTRIES,
     buildEgress: e.SLIPWAY_BUILD_EGRESS,
     builderKeepMs: e.SLIPWAY_BUILDER_KEEP,
+    baseImages: e.SLIPWAY_BASE_IMAGES,
     allowSharedBuilds: e.SLIPWAY_ALLOW_SHARED_BUILDS,
     sourceAllow: e.SLIPWAY_SOURCE_ALLOW,
     replayWindowMs: e.SLIPWAY_REPLAY_WINDOW,

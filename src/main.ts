@@ -112,6 +112,7 @@ function createBuildersFor(deps: { docker: Docker; redis: Redis; log: Logger; co
     egress: config.buildEgress ?? { kind: 'public' },
     protect: slipwayEndpoints(deps.redis, config),
     keepEngineMs: config.builderKeepMs ?? 60_000,
+    baseImages: config.baseImages ?? [],
     allowSharedBuilds: config.allowSharedBuilds ?? false,
     ...(config.registryAuth ? { registryCredentials: { [config.registryAuth.registry]: config.registryAuth } } : {}),
     ...(config.githubToken ? { githubToken: config.githubToken } : {}),

@@ -12,7 +12,8 @@ import {
 } from '../queue/index.js';
 import type { BuildRecord } from '../store/index.js';
 import { packContext } from './context.js';
-import { sharedEngine, type BuilderEngine } from './engine.js';
+import { sharedEngine, startDedicatedEngine, type BuilderEngine } from './engine.js';
+import { BaseImageSeed } from './seed.js';
 import { EngineKeeper } from './keeper.js';
 import { BuildError } from './errors.js';
 import { removeTree, selfOwner, writeJson } from './host.js';
@@ -65,6 +66,11 @@ export interface DockerBuildRunnerOptions {
    * (SLIPWAY_BUILDER_KEEP); 0, the default here, stops every engine when its build ends.
    */
   keepEngineMs?: number;
+  /**
+   * SLIPWAY_BASE_IMAGES: pulled once into a seed (`prepareBaseImages`) that new data roots of
+   * dedicated engines start from, so a repository's first build does not pull them.
+   */
+  baseImages?: readonly string[];
   /** Defaults when the repository config says nothing: dedicated, 30 min. */
   defaults?: Partial<RepoBuildSettings>;
   clock?: () => Date;
@@ -82,15 +88,32 @@ export class DockerBuildRunner implements BuildRunner {
   private readonly reuse: ReuseIndex;
   private readonly clock: () => Date;
   private readonly keeper: EngineKeeper;
+  private readonly seed: BaseImageSeed;
 
   constructor(private readonly opts: DockerBuildRunnerOptions) {
     this.keeper = new EngineKeeper(opts.keepEngineMs ?? 0);
+    this.seed = new BaseImageSeed({
+      root: buildersRoot(opts.dataDir),
+      images: opts.baseImages ?? [],
+      start: startDedicatedEngine,
+      engine: { insecureRegistries: opts.insecureRegistries, egress: { kind: 'none' }, protect: opts.protect ?? [] },
+      credentialsFor: (host) => opts.registryCredentials?.[host],
+      log: () => undefined,
+    });
     this.registry = new RegistryClient({
       credentialsFor: (host) => opts.registryCredentials?.[host],
       insecure: opts.insecureRegistries,
     });
     this.reuse = new ReuseIndex(opts.redis);
     this.clock = opts.clock ?? (() => new Date());
+  }
+
+  /**
+   * Pulls SLIPWAY_BASE_IMAGES into a new seed for new data roots (a worker does this when it
+   * starts and then hourly); until the first one is ready, builds pull their base images themselves.
+   */
+  async prepareBaseImages(): Promise<{ version: string; ms: number } | null> {
+    return (this.opts.baseImages ?? []).length > 0 ? this.seed.refresh() : null;
   }
 
   /** Stops the engines kept for next builds. */
@@ -173,6 +196,7 @@ export class DockerBuildRunner implements BuildRunner {
             insecureRegistries: this.opts.insecureRegistries,
             egress: narrowPolicy(this.opts.egress ?? { kind: 'public' }, settings.network),
             protect: this.opts.protect ?? [],
+            seed: await this.seed.current(),
             log: say,
           })
         : Promise.resolve(sharedEngine(this.opts.docker));

@@ -22,6 +22,7 @@ import {
   type Owner,
 } from './host.js';
 import { cacheDir, slotsDir } from './paths.js';
+import { seedDataRoot } from './seed.js';
 import { describePolicy, openEgress, refusalSentence, removeEgressRules, slotTag, type EgressPolicy, type Endpoint, type Refusal } from './egress.js';
 
 /** The Docker engine one build talks to, and how to let it go when the build ends. */
@@ -72,6 +73,10 @@ export interface DedicatedEngineOptions {
   /** slipway's own endpoints, never reachable from a build. */
   protect?: readonly Endpoint[];
   dockerdPath?: string;
+  /** A seed data root (src/builders/seed.ts): a data root without images yet starts as its hard-linked copy. */
+  seed?: string | null;
+  /** This data root, kept after the engine, instead of the slot's or the repository's (the seed's own engine). */
+  dataRoot?: string;
   log: (line: string) => void;
 }
 
@@ -94,9 +99,9 @@ export async function startDedicatedEngine(opts: DedicatedEngineOptions): Promis
   const cgroup = `slipway-build-${path.basename(slot)}`;
   await mkdir(slot, { recursive: true });
 
-  let dataRoot = path.join(slot, 'data');
+  let dataRoot = opts.dataRoot ?? path.join(slot, 'data');
   let cacheLock: string | null = null;
-  if (opts.cache) {
+  if (opts.cache && !opts.dataRoot) {
     const repoRoot = path.join(cacheDir(root), opts.repo.replace(/[^A-Za-z0-9_.-]/g, '__'));
     await mkdir(cacheDir(root), { recursive: true });
     cacheLock = await lockCache(`${repoRoot}.lock`);
@@ -109,7 +114,7 @@ export async function startDedicatedEngine(opts: DedicatedEngineOptions): Promis
     bridge: null,
     cgroup,
     dataRoot,
-    keepDataRoot: cacheLock !== null,
+    keepDataRoot: cacheLock !== null || opts.dataRoot !== undefined,
     cacheLock,
   };
   await writeJson(path.join(slot, 'slot.json'), record);
@@ -128,6 +133,10 @@ export async function startDedicatedEngine(opts: DedicatedEngineOptions): Promis
     opts.log(`network: egress policy ${describePolicy(policy)} on ${bridge.name}`);
     const limited = await createLimitedCgroup(cgroup, { memoryBytes: opts.memoryBytes, cpus: opts.cpus });
     if (!limited && (opts.memoryBytes || opts.cpus)) opts.log('warning: cgroup v1 limits unavailable here; memory/cpus not enforced');
+    if (opts.seed && !opts.dataRoot) {
+      const t = Date.now();
+      if (await seedDataRoot(opts.seed, dataRoot)) opts.log(`base images: this data root starts with the worker's (SLIPWAY_BASE_IMAGES), linked in ${Date.now() - t} ms`);
+    }
     await writeFile(path.join(slot, 'daemon.json'), '{}');
     const args = [
       '--pdeathsig', 'TERM', '--',
@@ -169,7 +178,7 @@ export async function startDedicatedEngine(opts: DedicatedEngineOptions): Promis
       }
       await new Promise((r) => setTimeout(r, 40));
     }
-    opts.log(`engine ready in ${Date.now() - started} ms (${record.keepDataRoot ? 'repository cache' : 'fresh data root'})`);
+    opts.log(`engine ready in ${Date.now() - started} ms (${cacheLock ? 'repository cache' : opts.dataRoot ? 'seed data root' : 'fresh data root'})`);
     let counted: Refusal[] = [];
     return {
       docker,

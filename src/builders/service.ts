@@ -26,6 +26,9 @@ export interface BuildersOptions {
   allowSharedBuilds?: boolean;
   /** SLIPWAY_BUILDER_KEEP: how long a repository's cached engine waits for its next build. */
   keepEngineMs?: number;
+  /** SLIPWAY_BASE_IMAGES: pulled into a seed for new data roots at start, then every `seedIntervalMs`. */
+  baseImages?: readonly string[];
+  seedIntervalMs?: number;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   reapIntervalMs?: number;
 }
@@ -61,9 +64,21 @@ export function createBuilders(o: BuildersOptions) {
     ...(o.protect ? { protect: o.protect } : {}),
     ...(o.githubToken ? { githubToken: o.githubToken } : {}),
     ...(o.keepEngineMs !== undefined ? { keepEngineMs: o.keepEngineMs } : {}),
+    ...(o.baseImages ? { baseImages: o.baseImages } : {}),
     allowSharedBuilds: o.allowSharedBuilds ?? false,
   });
   let reaper: ReturnType<typeof startReaper> | undefined;
+  let seeding: Promise<void> | undefined;
+  let seedTimer: NodeJS.Timeout | undefined;
+  const seed = () => {
+    seeding ??= runner
+      .prepareBaseImages()
+      .then((done) => {
+        if (done) o.log.info({ part: 'builders', ms: done.ms, seed: done.version }, `base images ready for new data roots: ${o.baseImages!.join(', ')}`);
+      })
+      .catch((err: Error) => o.log.warn({ err: err.message }, 'base images not seeded: new data roots pull them'))
+      .finally(() => (seeding = undefined));
+  };
   return {
     runner,
     openLog(record: BuildRecord): BuildLogWriter {
@@ -93,8 +108,20 @@ export function createBuilders(o: BuildersOptions) {
         ...(o.reapIntervalMs ? { intervalMs: o.reapIntervalMs } : {}),
       });
       await reaper.first.catch((err: Error) => o.log.warn({ err: err.message }, 'reaper failed at start'));
+      // In the background: builds taken meanwhile pull their base images as without a seed.
+      if ((o.baseImages ?? []).length > 0) {
+        seed();
+        seedTimer = setInterval(seed, o.seedIntervalMs ?? 3_600_000);
+        seedTimer.unref();
+      }
+    },
+    /** Resolves once a base image seed in progress has ended (tests, benchmarks). */
+    async seeded(): Promise<void> {
+      await seeding;
     },
     async stop(): Promise<void> {
+      clearInterval(seedTimer);
+      await seeding;
       await reaper?.stop();
       await runner.close();
       await Promise.all([...open.values()].map((w) => w.flush()));
