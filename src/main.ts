@@ -15,9 +15,9 @@ import { Deployer, DeploymentStore, DeployWorker, SwarmTarget, repoConfigSource 
 import { Lanes, LaneWorker, type BuildRunner } from './queue/index.js';
 import { parseSourceAllow } from './auth/index.js';
 import { createBuilders, LogFollowers, type Builders, type Endpoint } from './builders/index.js';
-import { createGitHubReporter, githubEventReporter, redisDeploymentLinks } from './github/index.js';
-import { AuditStore, BuildStore, DeliveryStore, EventBus, keys, RepoSettingsStore, RepoStore, TokenStore, type BuildRecord } from './store/index.js';
-import { CompiledCache, createDecider, createVerifier, createWebhookHandler, createWebhookListener, rulesEngine, WEBHOOK_PATH } from './webhooks/index.js';
+import { createFeedbackBus, Lifecycle, publishBuilds, type FeedbackSettings } from './pipeline/index.js';
+import { AuditStore, BuildStore, DeliveryStore, keys, RepoSettingsStore, RepoStore, TokenStore, type BuildRecord } from './store/index.js';
+import { CompiledCache, createDecider, createVerifier, createWebhookHandler, rulesEngine } from './webhooks/index.js';
 
 /**
  * The composition root: the only place that builds real collaborators (Redis, Docker, logger,
@@ -119,33 +119,8 @@ function createBuildersFor(deps: { docker: Docker; redis: Redis; log: Logger; co
   });
 }
 
-/**
- * The event bus of one process. With a GitHub token, every state change this process publishes
- * also becomes GitHub feedback (commit and deployment statuses), reported once by the process
- * that made the change rather than by every subscriber.
- */
-function createEventBus(redis: Redis, config: Config, log: Logger): EventBus {
-  if (!config.githubStatusToken) return new EventBus(redis);
-  const builds = new BuildStore(redis);
-  const reporter = createGitHubReporter({
-    token: config.githubStatusToken,
-    ...(config.githubApiUrl ? { baseUrl: config.githubApiUrl } : {}),
-    publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
-    links: redisDeploymentLinks(redis),
-    log: log.child({ part: 'github' }),
-  });
-  const onPublish = githubEventReporter(reporter, {
-    findBuild: (id) => builds.get(id),
-    onError: (err) => log.warn({ err: (err as Error).message }, 'GitHub feedback not sent'),
-  });
-  return new EventBus(redis, { onPublish });
-}
-
-/** Build state changes go out on the event bus (SSE); a lost event never fails a build. */
-function publishBuilds(events: EventBus, log: Logger): (record: BuildRecord) => void {
-  return (record) => {
-    events.publish({ type: 'build', record }).catch((err: Error) => log.warn({ err: err.message, build: record.id }, 'event not published'));
-  };
+function feedbackSettings(config: Config): FeedbackSettings {
+  return { githubStatusToken: config.githubStatusToken, githubApiUrl: config.githubApiUrl, publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}` };
 }
 
 export interface Running {
@@ -187,7 +162,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
   const deliveries = new DeliveryStore(redis, config.deliveryTtlMs);
   const engine = rulesEngine;
   const compiled = new CompiledCache(engine);
-  const events = createEventBus(redis, config, log);
+  const events = createFeedbackBus(redis, feedbackSettings(config), log);
   // Without GitHub feedback, submissions publish their build events inside the submit script (the
   // webhook's hot path: no extra round trip, nothing read back). With it, they go through this
   // process's event bus, whose onPublish reports each change to GitHub.
@@ -239,12 +214,7 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
     deployer: new Deployer({ store: new DeploymentStore(redis), configs: repoConfigSource(repos), builds, audit: new AuditStore(redis), events, clock, target: new SwarmTarget({ docker }), log }),
   });
 
-  // The webhook is the hot path: it skips express (same listener as the express route).
-  const webhookListener = createWebhookListener(webhook, { maxBytes: config.webhookMaxBytes, log });
-  const server = createHttpServer((req, res) => {
-    if (req.method === 'POST' && (req.url === WEBHOOK_PATH || req.url?.startsWith(`${WEBHOOK_PATH}?`))) webhookListener(req, res);
-    else app(req, res);
-  });
+  const server = createHttpServer(app);
   await new Promise<void>((ok, fail) => {
     server.once('listening', ok);
     server.once('error', fail);
@@ -279,32 +249,28 @@ export async function startWorker(config: Config, o: { log?: Logger; runner?: Bu
   const docker = dockerClient(config.dockerHost);
   const builders = createBuildersFor({ docker, redis, log, config });
   const runner = o.runner ?? builders.runner;
-  const events = createEventBus(redis, config, log);
-  // Rollouts run here too; a succeeded build whose rules say `deploy: <env>` queues its rollout.
+  const events = createFeedbackBus(redis, feedbackSettings(config), log);
+  // Rollouts run here too; a succeeded build whose rules say `deploy: <env>` queues its rollout (src/pipeline).
   const deployStore = new DeploymentStore(redis);
   const builds = new BuildStore(redis);
   const audit = new AuditStore(redis);
   const deployer = new Deployer({ store: deployStore, configs: repoConfigSource(new RepoStore(redis)), builds, audit, events });
   const deployWorker = new DeployWorker({ store: deployStore, target: new SwarmTarget({ docker }), audit, events, log });
-  const publish = publishBuilds(events, log);
+  const lifecycle = new Lifecycle({ deployer, builds, publish: publishBuilds(events, log), log });
   const onChange = (record: BuildRecord) => {
     builders.onBuildChange(record);
-    publish(record);
-    if (record.status !== 'succeeded') return;
-    deployer
-      .onBuildSucceeded(record)
-      .then((ids) => Promise.all(ids.map((id) => builds.addDeployment(record.id, id))))
-      .catch((err: Error) => log.error({ err: err.message, build: record.id }, 'auto-deploy not queued'));
+    lifecycle.buildChanged(record);
   };
   const worker = new LaneWorker({ redis, runner, slots: config.workerSlots, log, onChange, openLog: (record) => builders.openLog(record) });
   // Remove what builds of dead workers left before taking new ones.
   await builders.start();
   await worker.start();
   deployWorker.start();
+  await lifecycle.start();
   log.info({ slots: config.workerSlots }, 'slipway worker: started');
   return {
     close: async () => {
-      await Promise.all([worker.close(config.shutdownGraceMs), deployWorker.stop()]);
+      await Promise.all([worker.close(config.shutdownGraceMs), deployWorker.stop(), lifecycle.stop()]);
       await builders.stop();
       await events.close();
       redis.disconnect();

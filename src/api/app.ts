@@ -1,4 +1,6 @@
-import express, { type Express } from 'express';
+import type { RequestListener } from 'node:http';
+import express from 'express';
+import { createWebhookListener, WEBHOOK_PATH } from '../webhooks/index.js';
 import { registerPipelineMetrics } from '../metrics/index.js';
 import { createRequireRole } from './auth.js';
 import { AuthThrottle, StreamLimits } from './limits.js';
@@ -7,10 +9,12 @@ import { ApiError, errorHandler } from './errors.js';
 import { routeModules } from './routes/index.js';
 
 /**
- * The HTTP app: webhook intake (raw body), then the JSON API under /api, health and metrics.
- * Routes come from src/api/routes/index.ts (one list, one line per module).
+ * The HTTP app: webhook intake (`POST /webhooks/github`, the raw body straight to src/webhooks'
+ * framework-free handler: it is the hot path and needs no express), then the JSON API under /api,
+ * health, metrics and the dashboard. Routes come from src/api/routes/index.ts (one list, one line
+ * per module).
  */
-export function createApi(deps: ApiDeps): Express {
+export function createApi(deps: ApiDeps): RequestListener {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -37,5 +41,10 @@ export function createApi(deps: ApiDeps): Express {
 
   app.use((req, _res, next) => next(new ApiError(404, `no route ${req.method} ${req.path}`, 'not_found')));
   app.use(errorHandler(deps.log));
-  return app;
+
+  const webhook = createWebhookListener(deps.webhook, { maxBytes: deps.webhookMaxBytes, log: deps.log });
+  return (req, res) => {
+    if (req.method === 'POST' && (req.url === WEBHOOK_PATH || req.url?.startsWith(`${WEBHOOK_PATH}?`))) webhook(req, res);
+    else app(req, res);
+  };
 }

@@ -3,9 +3,7 @@ export { DockerBuildRunner, type DockerBuildRunnerOptions, type RepoBuildSetting
 export { BuildError, type BuildErrorCode } from './errors.js';
 export { openBuildLog, readLog, formatEntry, logKey, type BuildLogWriter, type BuildLogOptions, type LogEntry } from './log.js';
 export { LogFollowers, LogFollowersClosedError, type LogFollowersOptions, type FollowOptions } from './log-followers.js';
-export { reap, startReaper, type ReaperOptions, type ReapReport } from './reaper.js';
-export { RegistryClient, parseImage, type RegistryCredentials } from './registry.js';
-export { inputKey } from './reuse.js';
-export { buildersRoot } from './paths.js';
+export { reap, type ReaperOptions, type ReapReport } from './reaper.js';
+export { type RegistryCredentials } from './registry.js';
 export { createBuilders, type Builders, type BuildersOptions } from './service.js';
-export { parseEgressPolicy, describePolicy, EgressPolicyError, type EgressPolicy, type Endpoint } from './egress.js';
+export { parseEgressPolicy, EgressPolicyError, type EgressPolicy, type Endpoint } from './egress.js';

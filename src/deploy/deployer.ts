@@ -1,12 +1,11 @@
 import type { AuditEntry, BuildRecord, DeploymentRecord } from '../store/records.js';
+import { roleAtLeast, type Role } from '../store/index.js';
 import type { EnvironmentSpec } from '../rules/index.js';
 import { readRepoConfig, type StoredRepoConfig } from './environment.js';
 import { DeployError } from './errors.js';
 import type { DeploymentStore, EnvKey } from './store.js';
 import type { Target, TaskView } from './target.js';
 
-export type Role = 'viewer' | 'developer' | 'deployer' | 'admin';
-const RANK: Record<Role, number> = { viewer: 0, developer: 1, deployer: 2, admin: 3 };
 
 /** Who asks: a token's name and role; automatic rollouts act as `slipway`. */
 export interface Actor {
@@ -56,6 +55,8 @@ export interface EnvironmentView {
 }
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
+/** How long one requester holds a build's auto-deploy before another may request it (it takes milliseconds). */
+const AUTO_DEPLOY_LEASE_MS = 60_000;
 export const SYSTEM_ACTOR: Actor = { name: 'slipway', role: 'admin' };
 
 /**
@@ -191,9 +192,11 @@ export class Deployer {
   }
 
   /**
-   * Called by the build worker after a build succeeded: queues a rollout to every environment its rules
-   * name (`deploy: staging`). Returns the new deployment ids (for the build record's `deployments`).
-   * A protected environment is never deployed automatically (its config is editable by developers).
+   * Queues a succeeded build's rollout to every environment its rules name (`deploy: staging`), each
+   * exactly once however often it is asked (src/pipeline asks when the build ends and its reconciler
+   * asks again for any it finds unrequested). Returns the new deployment ids (for the build record's
+   * `deployments`). A protected environment is never deployed automatically (its config is
+   * editable by developers): that refusal is recorded and audited once.
    */
   async onBuildSucceeded(build: BuildRecord): Promise<string[]> {
     if (build.status !== 'succeeded' || !build.digest || build.deploy.length === 0) return [];
@@ -203,9 +206,11 @@ export class Deployer {
       const config = envs[environment];
       if (!config) continue;
       const key = { repo, environment };
-      if (!(await this.store.claimAutoDeploy(build.id, environment))) continue;
+      if (!(await this.store.leaseAutoDeploy(build.id, environment, AUTO_DEPLOY_LEASE_MS))) continue;
       if (config.protected) {
-        await this.audit({ actor: SYSTEM_ACTOR.name, action: 'environment.deploy', ...key, from: null, to: build.digest, result: `refused: ${environment} is protected; auto-deploy needs a person with the deployer role` });
+        const why = `${environment} is protected; auto-deploy needs a person with the deployer role`;
+        await this.store.refuseAutoDeploy(build.id, environment, why);
+        await this.audit({ actor: SYSTEM_ACTOR.name, action: 'environment.deploy', ...key, from: null, to: build.digest, result: `refused: ${why}` });
         continue;
       }
       const record = await this.request(key, config, {
@@ -219,6 +224,16 @@ export class Deployer {
       ids.push(record.id);
     }
     return ids;
+  }
+
+  /** What became of a build's auto-deploy to an environment (see DeploymentStore.autoDeployOf). */
+  autoDeployOf(buildId: string, environment: string): Promise<string | null> {
+    return this.store.autoDeployOf(buildId, environment);
+  }
+
+  /** The environment's newest deployment request, whatever its state. */
+  async latest(key: EnvKey): Promise<DeploymentRecord | null> {
+    return (await this.store.history(key, 1))[0] ?? null;
   }
 
   private async request(
@@ -238,6 +253,7 @@ export class Deployer {
       trigger: r.trigger,
       by: r.actor.name,
       status: 'pending',
+      requestedAt: this.clock().toISOString(),
       startedAt: null,
       finishedAt: null,
       error: null,
@@ -276,7 +292,7 @@ export class Deployer {
 
   private authorise(actor: Actor, environment: string, config: EnvironmentSpec, base: Role): void {
     const needed: Role = config.protected ? 'deployer' : base;
-    if (RANK[actor.role] < RANK[needed]) {
+    if (!roleAtLeast(actor.role, needed)) {
       throw new DeployError(403, 'forbidden', `${environment} is ${config.protected ? 'protected: it needs' : 'open to'} the ${needed} role; ${actor.name} is ${actor.role}`);
     }
   }

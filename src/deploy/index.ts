@@ -1,14 +1,13 @@
-export { Deployer, SYSTEM_ACTOR } from './deployer.js';
-export type { Actor, AuditSink, BuildSource, DeployerOptions, DeploymentEvents, DeploymentView, EnvironmentView, RepoConfigSource, Role } from './deployer.js';
+export { Deployer } from './deployer.js';
+export type { Actor, AuditSink, BuildSource, DeployerOptions, DeploymentEvents, DeploymentView, EnvironmentView, RepoConfigSource } from './deployer.js';
 export { healthCheck, readRepoConfig } from './environment.js';
 export type { HealthCheck, StoredRepoConfig } from './environment.js';
 export { DeployError } from './errors.js';
 export { renderProxyConfig } from './proxy-config.js';
-export { ensureProxyImage } from './proxy-image.js';
 export type { ProxyImageOptions } from './proxy-image.js';
 export { DeploymentStore } from './store.js';
 export type { RolloutPlan } from './store.js';
-export { SwarmTarget, networkName, proxyName } from './swarm-target.js';
+export { SwarmTarget, networkName, serviceSpec } from './swarm-target.js';
 export type { SwarmTargetOptions } from './swarm-target.js';
 export type { RolloutOutcome, RolloutRequest, RunningState, Target, TaskView } from './target.js';
 export { DeployWorker } from './worker.js';

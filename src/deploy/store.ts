@@ -37,6 +37,9 @@ const FrozenEnvironment = z.object({
 });
 const FrozenPlan: z.ZodType<RolloutPlan> = z.object({ config: FrozenEnvironment });
 
+/** How long what became of an auto-deploy is remembered. */
+const AUTO_DEPLOY_TTL_S = 30 * 24 * 3600;
+
 export interface EnvKey {
   repo: string;
   environment: string;
@@ -63,18 +66,32 @@ export class DeploymentStore {
     return `${e.repo}:${e.environment}`;
   }
 
-  parseEnvKey(key: string): EnvKey {
-    const i = key.lastIndexOf(':');
-    return { repo: key.slice(0, i), environment: key.slice(i + 1) };
-  }
-
   newId(): string {
     return `dep_${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
   }
 
-  /** True once per build and environment: an auto-deploy is queued exactly once even if a build's success is reported twice. */
-  async claimAutoDeploy(buildId: string, environment: string): Promise<boolean> {
-    return (await this.redis.set(this.k('deploy', 'auto', buildId, environment), '1', 'EX', 30 * 24 * 3600, 'NX')) === 'OK';
+  /**
+   * A lease on requesting a build's auto-deploy to one environment, so two reports of the same
+   * success request it once. The request itself replaces the lease with its deployment id (in
+   * `enqueue`, atomically), or `refusal` with why it was not made; a requester that died holding
+   * the lease leaves nothing once it expires, and the pipeline's reconciler asks again.
+   */
+  async leaseAutoDeploy(buildId: string, environment: string, leaseMs: number): Promise<boolean> {
+    return (await this.redis.set(this.autoKey(buildId, environment), 'lease', 'PX', leaseMs, 'NX')) === 'OK';
+  }
+
+  /** What became of a build's auto-deploy to an environment: its deployment id, `refused: …`, `lease` (being requested) or null (never requested). */
+  async autoDeployOf(buildId: string, environment: string): Promise<string | null> {
+    return this.redis.get(this.autoKey(buildId, environment));
+  }
+
+  /** Records that a build's auto-deploy to an environment was decided against, and why. */
+  async refuseAutoDeploy(buildId: string, environment: string, why: string): Promise<void> {
+    await this.redis.set(this.autoKey(buildId, environment), `refused: ${why}`, 'EX', AUTO_DEPLOY_TTL_S);
+  }
+
+  private autoKey(buildId: string, environment: string): string {
+    return this.k('deploy', 'auto', buildId, environment);
   }
 
   async nextRevision(e: EnvKey): Promise<number> {
@@ -102,15 +119,17 @@ export class DeploymentStore {
    */
   async enqueue(record: DeploymentRecord, plan: RolloutPlan): Promise<string | null> {
     const env = this.envKey(record);
-    const res = await this.redis
-      .multi()
+    const tx = this.redis.multi();
+    // An auto-deploy's request and its mark are one step: it is requested exactly once.
+    if (record.trigger === 'build' && record.build) tx.set(this.autoKey(record.build, record.environment), record.id, 'EX', AUTO_DEPLOY_TTL_S);
+    const res = await tx
       .set(this.k('deploy', 'record', record.id), JSON.stringify(record))
       .set(this.k('deploy', 'plan', record.id), JSON.stringify(plan))
       .lpush(this.k('deploy', 'history', env), record.id)
       .getset(this.k('deploy', 'pending', env), record.id)
       .sadd(this.k('deploy', 'queue'), env)
       .exec();
-    const replaced = res?.[3]?.[1];
+    const replaced = res?.at(-2)?.[1];
     return typeof replaced === 'string' ? replaced : null;
   }
 

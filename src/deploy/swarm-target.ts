@@ -54,7 +54,7 @@ export class SwarmTarget implements Target {
   async apply(req: RolloutRequest): Promise<void> {
     const { config } = req;
     const network = await this.ensureNetwork(req);
-    const spec = this.serviceSpec(req, network);
+    const spec = serviceSpec(req, network);
     const existing = await this.inspect(config.service);
     if (!existing) {
       await this.docker.createService(spec as Docker.CreateServiceOptions);
@@ -198,58 +198,6 @@ export class SwarmTarget implements Target {
         }
       }
     }
-  }
-
-  private serviceSpec(req: RolloutRequest, network: string) {
-    const { config } = req;
-    const labels = ownerLabels(req.repo, req.environment);
-    const update = {
-      Parallelism: config.update.parallelism,
-      Delay: config.update.delayMs * NS,
-      FailureAction: config.update.failureAction,
-      Monitor: config.update.monitorMs * NS,
-      MaxFailureRatio: config.update.maxFailureRatio,
-      Order: config.update.order,
-    };
-    const check = healthCheck(config);
-    const health = check && {
-      Test: check.test,
-      Interval: check.intervalMs * NS,
-      Timeout: check.timeoutMs * NS,
-      Retries: check.retries,
-      StartPeriod: check.startPeriodMs * NS,
-    };
-    return {
-      Name: config.service,
-      Labels: { ...labels, [LABEL_DEPLOYMENT]: req.deploymentId, 'io.slipway.revision': String(req.revision) },
-      TaskTemplate: {
-        ContainerSpec: {
-          Image: req.imageRef,
-          Labels: labels,
-          Env: Object.entries(config.env).map(([k, v]) => `${k}=${v}`),
-          // An init process reaps children and forwards signals: tasks stop in a fraction of a second.
-          Init: true,
-          StopGracePeriod: 10_000 * NS,
-          ...(health ? { HealthCheck: health } : {}),
-        },
-        RestartPolicy: { Condition: 'any', Delay: 1000 * NS },
-        // Always an explicit (empty) placement: an update whose only difference is a placement
-        // that went missing makes dockerd 20.10's swarmkit dereference it and crash (moby#37883).
-        Placement: {},
-        Networks: [{ Target: network, Aliases: [config.service] }],
-      },
-      Mode: { Replicated: { Replicas: config.replicas } },
-      UpdateConfig: update,
-      // A rollback is an update too: same pace, and it never gives up half way.
-      RollbackConfig: { ...update, FailureAction: 'pause' },
-      EndpointSpec:
-        config.endpoint === 'proxy'
-          ? { Mode: 'dnsrr' }
-          : {
-              Mode: 'vip',
-              Ports: config.ports.map((p) => ({ Protocol: p.protocol, TargetPort: p.target, PublishedPort: p.published, PublishMode: 'ingress' })),
-            },
-    };
   }
 
   private async ensureProxy(req: RolloutRequest, network: string): Promise<void> {
@@ -444,4 +392,61 @@ function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * The Swarm service an environment runs as, at one revision: its image by digest, on its own
+ * network, updated and rolled back at the environment's pace; proxied environments resolve their
+ * tasks by DNS (dnsrr), the others publish their ports (vip).
+ */
+export function serviceSpec(req: RolloutRequest, network: string) {
+  const { config } = req;
+  const labels = ownerLabels(req.repo, req.environment);
+  const update = {
+    Parallelism: config.update.parallelism,
+    Delay: config.update.delayMs * NS,
+    FailureAction: config.update.failureAction,
+    Monitor: config.update.monitorMs * NS,
+    MaxFailureRatio: config.update.maxFailureRatio,
+    Order: config.update.order,
+  };
+  const check = healthCheck(config);
+  const health = check && {
+    Test: check.test,
+    Interval: check.intervalMs * NS,
+    Timeout: check.timeoutMs * NS,
+    Retries: check.retries,
+    StartPeriod: check.startPeriodMs * NS,
+  };
+  return {
+    Name: config.service,
+    Labels: { ...labels, [LABEL_DEPLOYMENT]: req.deploymentId, 'io.slipway.revision': String(req.revision) },
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: req.imageRef,
+        Labels: labels,
+        Env: Object.entries(config.env).map(([k, v]) => `${k}=${v}`),
+        // An init process reaps children and forwards signals: tasks stop in a fraction of a second.
+        Init: true,
+        StopGracePeriod: 10_000 * NS,
+        ...(health ? { HealthCheck: health } : {}),
+      },
+      RestartPolicy: { Condition: 'any', Delay: 1000 * NS },
+      // Always an explicit (empty) placement: an update whose only difference is a placement
+      // that went missing makes dockerd 20.10's swarmkit dereference it and crash (moby#37883).
+      Placement: {},
+      Networks: [{ Target: network, Aliases: [config.service] }],
+    },
+    Mode: { Replicated: { Replicas: config.replicas } },
+    UpdateConfig: update,
+    // A rollback is an update too: same pace, and it never gives up half way.
+    RollbackConfig: { ...update, FailureAction: 'pause' },
+    EndpointSpec:
+      config.endpoint === 'proxy'
+        ? { Mode: 'dnsrr' }
+        : {
+            Mode: 'vip',
+            Ports: config.ports.map((p) => ({ Protocol: p.protocol, TargetPort: p.target, PublishedPort: p.published, PublishMode: 'ingress' })),
+          },
+  };
 }

@@ -155,9 +155,3 @@ export function createGitHubReporter(opts: GitHubReporterOptions): GitHubReporte
     },
   };
 }
-
-/** For when no GitHub token is configured: reports nothing. */
-export const silentGitHubReporter: GitHubReporter = {
-  reportBuild: async () => undefined,
-  reportDeployment: async () => undefined,
-};

@@ -8,20 +8,8 @@
  */
 export { Lanes, type LanesOptions, type SubmitOptions, type SubmitResult } from './lanes.js';
 export { LaneWorker, type LaneWorkerOptions } from './worker.js';
-export {
-  LaneError,
-  BuildCancelled,
-  Superseded,
-  BuildTimeout,
-  NonRetryableBuildError,
-  RetryableBuildError,
-  WorkerStopping,
-  BuildNotFound,
-  ConflictError,
-  InvalidSubmission,
-} from './errors.js';
+export { Superseded, BuildTimeout, NonRetryableBuildError, RetryableBuildError, BuildNotFound, ConflictError, InvalidSubmission } from './errors.js';
 export type { BuildRunner, BuildLog, BuildOutcome } from './runner.js';
-export { WorkJob } from './dispatcher.js';
 /** Build records are read through the store; re-exported for callers that wire lanes. */
 export { BuildStore, type BuildListQuery } from '../store/index.js';
-export { laneKeys, WORK_QUEUE } from './keys.js';
+export { laneKeys } from './keys.js';

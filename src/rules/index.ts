@@ -9,11 +9,10 @@ import type { RepoConfig } from './types.js';
 export { RulesError, type Problem } from './errors.js';
 export { parseConfigText } from './parse.js';
 export { compileConfig, type CompiledConfig } from './compile.js';
-export { evaluate, SKIP_REASONS } from './evaluate.js';
-export { previewRef, previewRequest, ZERO_SHA, type PreviewInput } from './preview.js';
-export { isValidGitRefName, isValidBranchName, parseRef } from './refname.js';
-export { sanitizeTag, isValidDockerTag, DOCKER_TAG } from './tag.js';
-export { parseDuration, parseMemory } from './units.js';
+export { evaluate } from './evaluate.js';
+export { previewRef, previewRequest, type PreviewInput } from './preview.js';
+export { isValidGitRefName } from './refname.js';
+export { sanitizeTag, DOCKER_TAG } from './tag.js';
 export { environmentSpecs, builderSpec } from './specs.js';
 export type * from './types.js';
 

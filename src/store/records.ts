@@ -52,6 +52,8 @@ export const DeploymentRecord = z.object({
   trigger: z.enum(['build', 'promote', 'rollback', 'manual']),
   by: z.string(), // token name, `slipway` for automatic rollouts
   status: DeploymentStatus,
+  /** When it was asked for (records of older slipways have none). */
+  requestedAt: z.string().optional(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   error: z.string().nullable(),

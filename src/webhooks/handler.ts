@@ -34,7 +34,8 @@ export interface WebhookHandlerOptions {
     builds: BuildRecord[],
     opts: { concurrency: number; cancelSuperseded: boolean; receipt: Receipt; guard?: VersionGuard },
   ) => Promise<{ outcome: 'queued' | 'duplicate' | 'stale' | 'replayed'; superseded: string[]; newest?: number }>;
-  deliveries: DeliveryStore;
+  /** Where decisions are kept (src/store DeliveryStore). */
+  deliveries: Pick<DeliveryStore, 'recordOnce' | 'receipt'>;
   log: Logger;
   clock: () => Date;
   /** Registers `slipway_webhook_deliveries_total{outcome}` here when given. */

@@ -11,7 +11,6 @@ import { previewRoutes } from './preview.js';
 import { repoRoutes } from './repos.js';
 import { settingsRoutes } from './settings.js';
 import { tokenRoutes } from './tokens.js';
-import { webhookRoutes } from './webhooks.js';
 
 /** A route module adds its routes (full paths) to the router it is given. */
 export type RouteModule = (router: Router, ctx: RouteContext) => void;
@@ -22,7 +21,6 @@ export type RouteModule = (router: Router, ctx: RouteContext) => void;
  */
 export const routeModules: RouteModule[] = [
   healthRoutes,
-  webhookRoutes,
   tokenRoutes,
   repoRoutes,
   settingsRoutes,

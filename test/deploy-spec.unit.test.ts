@@ -1,10 +1,8 @@
-import Docker from 'dockerode';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeployError, DeploymentStore, DeployWorker, healthCheck, readRepoConfig, renderProxyConfig, SwarmTarget } from '../src/deploy/index.js';
+import { describe, expect, it } from 'vitest';
+import { DeployError, healthCheck, readRepoConfig, renderProxyConfig, serviceSpec } from '../src/deploy/index.js';
 import { environmentSpecs, RulesError, validateConfig, type EnvironmentSpec } from '../src/rules/index.js';
-import type { DeploymentRecord } from '../src/store/records.js';
-import { startRedis, type TestRedis } from './support/redis.js';
+
+/** What deploy reads of a config and makes of it, with no services: environments, the service spec, the proxy's config. */
 
 const doc = (environments: unknown) => ({ repository: 'acme/web', image: 'localhost:5000/acme/web', environments });
 /** One environment as deploy reads it: validated and typed by the rules engine. */
@@ -106,71 +104,45 @@ describe('environments config', () => {
   });
 });
 
-describe('frozen rollout plan', () => {
-  let redis: TestRedis;
-  let client: Redis;
-  beforeAll(async () => {
-    redis = await startRedis();
-    client = new Redis(redis.url, { maxRetriesPerRequest: null });
-  });
-  afterAll(async () => {
-    client?.disconnect();
-    await redis?.stop();
+
+describe('Swarm service spec', () => {
+  const req = (env: unknown) => ({
+    repo: 'acme/web', environment: 'staging', config: spec(env), imageRef: `localhost:5000/acme/web@sha256:${'a'.repeat(64)}`,
+    deploymentId: 'dep_1', revision: 7, since: 0,
   });
 
-  const record = (store: DeploymentStore): DeploymentRecord => ({
-    id: store.newId(),
-    repo: 'acme/web',
-    environment: 'production',
-    revision: 1,
-    digest: `sha256:${'a'.repeat(64)}`,
-    image: 'localhost:5000/acme/web',
-    build: null,
-    trigger: 'manual',
-    by: 'alice',
-    status: 'pending',
-    startedAt: null,
-    finishedAt: null,
-    error: null,
+  it('runs the image by digest on its own network, labelled with its owner, at the environment\'s pace', () => {
+    const s = serviceSpec(req({ service: 'acme-web', replicas: 3, ports: ['18081:8080'], env: { MODE: 'staging' } }), 'net-1');
+    expect(s).toMatchObject({
+      Name: 'acme-web',
+      Labels: { 'io.slipway.repo': 'acme/web', 'io.slipway.environment': 'staging', 'io.slipway.deployment': 'dep_1', 'io.slipway.revision': '7' },
+      Mode: { Replicated: { Replicas: 3 } },
+      TaskTemplate: {
+        ContainerSpec: { Image: `localhost:5000/acme/web@sha256:${'a'.repeat(64)}`, Env: ['MODE=staging'], Init: true },
+        Networks: [{ Target: 'net-1', Aliases: ['acme-web'] }],
+        Placement: {},
+      },
+    });
+    // a rollback never gives up half way
+    expect(s.RollbackConfig.FailureAction).toBe('pause');
+    expect(s.UpdateConfig.Parallelism).toBe(s.RollbackConfig.Parallelism);
   });
 
-  it('keeps the config as it was at request time identical through storage', async () => {
-    const store = new DeploymentStore(client);
-    const config = environmentSpecs(
-      validateConfig(
-        doc({
-          staging: { service: 'y' },
-          production: { service: 'x', replicas: 3, ports: ['18080:8080'], health: { cmd: ['CMD-SHELL', 'true'], start_period: '3s' }, update: { parallelism: 0, delay: '250ms' }, promote_from: 'staging', protected: true },
-        }),
-      ),
-    ).production!;
-    const r = record(store);
-    await store.enqueue(r, { config });
-    expect(await store.plan(r.id)).toEqual({ config });
+  it('leaves ports to the entry proxy (dnsrr) by default, publishes them itself (vip, the routing mesh) when asked', () => {
+    expect(serviceSpec(req({ service: 'acme-web', ports: ['18081:8080'] }), 'n').EndpointSpec).toEqual({ Mode: 'dnsrr' });
+    const vip = serviceSpec(req({ service: 'acme-web', endpoint: 'mesh', ports: ['18081:8080', '5353:53/udp'] }), 'n').EndpointSpec;
+    expect(vip).toEqual({
+      Mode: 'vip',
+      Ports: [
+        { Protocol: 'tcp', TargetPort: 8080, PublishedPort: 18081, PublishMode: 'ingress' },
+        { Protocol: 'udp', TargetPort: 53, PublishedPort: 5353, PublishMode: 'ingress' },
+      ],
+    });
   });
 
-  it('refuses a stored plan that is not a typed environment', async () => {
-    const store = new DeploymentStore(client);
-    const r = record(store);
-    await client.set(`slipway:deploy:plan:${r.id}`, JSON.stringify({ config: { service: 'x', ports: ['18080:8080'] } }));
-    await expect(store.plan(r.id)).rejects.toThrow();
-  });
-
-  it('ends a queued rollout whose plan is unreadable as failed, so the environment is not blocked', async () => {
-    const store = new DeploymentStore(client);
-    const r = record(store);
-    await store.enqueue(r, { config: spec({ service: 'slipway-units-never-applied' }, 'production') });
-    await client.set(`slipway:deploy:plan:${r.id}`, JSON.stringify({ config: { service: 'x' } }));
-    const worker = new DeployWorker({ store, target: new SwarmTarget({ docker: new Docker({ socketPath: '/var/run/docker.sock' }) }), pollMs: 20 });
-    worker.start();
-    try {
-      await expect.poll(async () => (await store.get(r.id))?.status, { timeout: 10_000 }).toBe('failed');
-    } finally {
-      await worker.stop();
-    }
-    expect((await store.get(r.id))?.error).toMatch(/^the rollout plan is unreadable: /);
-    expect(await store.activeIds()).not.toContain(r.id);
-    expect(await store.queuedEnvironments()).toEqual([]);
+  it('turns the environment\'s health check into the Engine API\'s nanoseconds', () => {
+    const s = serviceSpec(req({ service: 'acme-web', health: { cmd: ['CMD-SHELL', 'wget -q -O- http://127.0.0.1:8080/healthz'], interval: '2s', timeout: '1s', retries: 4 } }), 'n');
+    expect(s.TaskTemplate.ContainerSpec.HealthCheck).toMatchObject({ Interval: 2_000_000_000, Timeout: 1_000_000_000, Retries: 4 });
   });
 });
 
