@@ -29,11 +29,14 @@ const REPOSITORY = `127.0.0.1:5000/slipway-test/pipeline-${run}`;
 const log = pino({ level: 'silent' });
 let redisServer: TestRedis;
 let redis: Redis;
+/** The SIGKILL test's own Redis: the real worker it starts rolls out every pending request it finds. */
+let crashServer: TestRedis;
 let image: TestImage;
 let port: number;
 
 beforeAll(async () => {
   redisServer = await startRedis();
+  crashServer = await startRedis();
   redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
   image = await buildTestImage('v1', { repository: REPOSITORY });
   port = await freePort();
@@ -44,6 +47,7 @@ afterAll(async () => {
   await deleteRegistryRepo(REPOSITORY);
   redis?.disconnect();
   await redisServer?.stop();
+  await crashServer?.stop();
 });
 
 async function storeRepo(repo: string, env: { service: string; port: number }): Promise<void> {
@@ -146,14 +150,18 @@ describe('a worker SIGKILLed between a build\'s success and its rollout request'
 
   it('loses no rollout: the next worker\'s reconciler requests it and staging serves the build', { timeout: 300_000 }, async () => {
     const repo = `acme/pipeline-${run}`;
+    redis.disconnect();
+    redis = new Redis(crashServer.url, { maxRetriesPerRequest: null });
     await storeRepo(repo, { service: `pipeline-${run}`, port });
-    dying = spawn(process.execPath, ['--import', 'tsx', 'test/support/dying-worker.ts', JSON.stringify({ redisUrl: redisServer.url, digest: image.digest })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    dying = spawn(process.execPath, ['--import', 'tsx', 'test/support/dying-worker.ts', JSON.stringify({ redisUrl: crashServer.url, digest: image.digest })], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     dying.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     await eventually(async () => out.includes('ready'), 60_000, 50);
     const build = queued(repo, 9);
     await new Lanes({ redis, log }).submit([build]);
-    await eventually(async () => out.includes(`requesting ${build.id}`), 60_000, 20);
+    await eventually(async () => out.includes(`requesting ${build.id}`), 60_000, 20).catch(async (err) => {
+      throw new Error(`${String(err)}; the worker said: ${out}; the build is ${JSON.stringify(await new BuildStore(redis).get(build.id))}`);
+    });
     dying.kill('SIGKILL');
     await new Promise((r) => dying!.once('exit', r));
     const store = new BuildStore(redis);
@@ -161,7 +169,7 @@ describe('a worker SIGKILLed between a build\'s success and its rollout request'
     expect(await new DeploymentStore(redis).autoDeployOf(build.id, 'staging')).toBeNull();
 
     dataDir = await mkdtemp(path.join(tmpdir(), 'slw-pipeline-'));
-    worker = await startWorker(loadConfig({ SLIPWAY_REDIS_URL: redisServer.url, SLIPWAY_DATA_DIR: dataDir, SLIPWAY_LOG_LEVEL: 'silent' }), { runner: { run: async () => ({ digest: image.digest }) } });
+    worker = await startWorker(loadConfig({ SLIPWAY_REDIS_URL: crashServer.url, SLIPWAY_DATA_DIR: dataDir, SLIPWAY_LOG_LEVEL: 'silent' }), { runner: { run: async () => ({ digest: image.digest }) } });
     const deployment = await eventually(async () => (await store.get(build.id))!.deployments[0], 60_000);
     const done = await eventually(async () => {
       const r = await new DeploymentStore(redis).get(deployment);

@@ -71,7 +71,10 @@ export class Lifecycle {
         if (state !== null || !young) continue;
         const latest = await this.o.deployer.latest({ repo: build.repo, environment });
         if (latest && (latest.requestedAt ?? latest.startedAt ?? '') > build.finishedAt!) continue;
-        const ids = await this.requestRollouts({ ...build, deploy: [environment] });
+        const ids = await this.requestRollouts({ ...build, deploy: [environment] }).catch((err: Error) => {
+          this.o.log.warn({ err: err.message, build: build.id, environment }, 'auto-deploy still not requested: asked again on the next pass');
+          return [];
+        });
         if (ids.length > 0) this.o.log.warn({ build: build.id, environment, deployments: ids }, `auto-deploy of build ${build.id} to ${environment} was never requested: requested now`);
         requested.push(...ids);
       }
