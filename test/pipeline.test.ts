@@ -57,7 +57,7 @@ async function storeRepo(repo: string, env: { service: string; port: number }): 
     environments: { staging: { service: env.service, ports: [`${env.port}:8080`] } },
     rules: [{ name: 'main', source: 'branch', match: 'main', tags: ['edge'], deploy: 'staging' }],
   });
-  await new RepoStore(redis).put(repo, config as unknown as Record<string, unknown>, 'admin', new Date());
+  await new RepoStore(redis).put(repo, config, 'admin', new Date());
 }
 
 function queued(repo: string, n: number): BuildRecord {

@@ -13,7 +13,7 @@ import { SECRET, pushPayload, sign } from './webhooks-helpers.js';
 
 const REPO = 'acme/web';
 const config = rulesEngine.normalise({ repository: REPO, image: 'localhost:5000/acme/web', rules: [{ name: 'edge', source: 'branch', match: 'main', tags: ['edge'] }] });
-const stored: StoredRepo = { repo: REPO, config: config as unknown as Record<string, unknown>, version: 'v1', updatedAt: '', updatedBy: 'admin' };
+const stored: StoredRepo = { repo: REPO, config: config, version: 'v1', updatedAt: '', updatedBy: 'admin' };
 
 function intake(o: { own?: Record<string, string>; failing?: boolean; replayedAfter?: number } = {}) {
   const recorded: DeliveryDecision[] = [];

@@ -356,7 +356,7 @@ describe('configs changed by another process', () => {
     const { Redis } = await import('ioredis');
     const other = new Redis(intake.redis.url);
     const elsewhere = new RepoStore(other);
-    await elsewhere.put(r, rulesEngine.normalise(doc('b')) as unknown as Record<string, unknown>, 'token:other', new Date());
+    await elsewhere.put(r, rulesEngine.normalise(doc('b')), 'token:other', new Date());
     const two = await deliver(url, { event: 'push', payload: pushPayload({ repo: r, ref: 'refs/heads/y' }) });
     expect((await build(two.body.builds[0])).tags).toEqual(['b']);
 
@@ -373,7 +373,7 @@ describe('configs changed by another process', () => {
     const { Redis } = await import('ioredis');
     const redis = new Redis(intake.redis.url);
     const store = new RepoStore(redis);
-    const { stored } = await store.put('dec/legacy', rulesEngine.normalise({ repository: 'dec/legacy', image: 'localhost:5000/x', rules: [{ name: 'a', source: 'branch', match: '*', tags: ['a'] }] }) as unknown as Record<string, unknown>, 'admin', new Date());
+    const { stored } = await store.put('dec/legacy', rulesEngine.normalise({ repository: 'dec/legacy', image: 'localhost:5000/x', rules: [{ name: 'a', source: 'branch', match: '*', tags: ['a'] }] }), 'admin', new Date());
     await redis.hdel('slipway:repo-versions', 'dec/legacy');
     expect(await store.indexVersions()).toBe(1);
     expect(await redis.hget('slipway:repo-versions', 'dec/legacy')).toBe(stored.version);
@@ -385,7 +385,7 @@ describe('configs changed by another process', () => {
     const { Redis } = await import('ioredis');
     const conns = [0, 1, 2, 3].map(() => new Redis(intake.redis.url));
     const claim = (repo: string) => [{ field: 'port:18999/tcp', holder: `${repo} (environment staging)` }];
-    const doc = (repo: string) => rulesEngine.normalise({ repository: repo, image: `localhost:5000/${repo}` }) as unknown as Record<string, unknown>;
+    const doc = (repo: string) => rulesEngine.normalise({ repository: repo, image: `localhost:5000/${repo}` });
     // Four API processes, each its own connection, in the same turn: the scripts run one after another in Redis.
     const answers = await Promise.allSettled(conns.map((c, i) => new RepoStore(c).put(`claims/racer-${i}`, doc(`claims/racer-${i}`), 'admin', new Date(), claim(`claims/racer-${i}`))));
     const won = answers.findIndex((a) => a.status === 'fulfilled');

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
-import { builderSpec, type RepoConfig } from '../rules/index.js';
+import { builderSpec } from '../rules/index.js';
 import type { BuildRecord, RepoStore } from '../store/index.js';
 import { TERMINAL_BUILD_STATUSES } from '../store/index.js';
 import { DockerBuildRunner, type RepoBuildSettings } from './docker-runner.js';
@@ -42,7 +42,7 @@ export function createBuilders(o: BuildersOptions) {
   const settingsFor = async (repo: string): Promise<Partial<RepoBuildSettings> | null> => {
     const stored = await o.repos.get(repo);
     if (!stored) return null;
-    const config = stored.config as unknown as RepoConfig;
+    const config = stored.config;
     const spec = builderSpec(config);
     return {
       isolation: spec.isolation,

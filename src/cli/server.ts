@@ -82,7 +82,7 @@ export function registerServerCommands(program: Command): void {
     await run(
       'up',
       async (config) => {
-        const { startUp, createLogger } = await main();
+        const [{ startUp }, { createLogger }] = await Promise.all([import('./up.js'), main()]);
         const up = await startUp(config, { log: createLogger(config) });
         process.stdout.write(
           [

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { RepoConfig } from '../rules/index.js';
 import { keys } from './keys.js';
 import { LuaScript } from './script.js';
 
 /** A repository's stored config document (normalised by src/rules) and who stored it when. */
 export interface StoredRepo {
   repo: string;
-  /** The normalised config document, exactly as PUT answered it. */
-  config: Record<string, unknown>;
+  /** The normalised config document, exactly as PUT answered it (src/rules validated it before it was stored). */
+  config: RepoConfig;
   /** sha256 of the stored document: compiled forms are cached per process under it. */
   version: string;
   updatedAt: string;
@@ -163,7 +164,7 @@ export class RepoStore {
    * Stores (or replaces) the config with what it claims, in one step: throws ClaimsTaken (nothing
    * stored) when another repository holds one of the claims. Answers whether the repository is new.
    */
-  async put(repo: string, config: Record<string, unknown>, by: string, at: Date, claims: readonly Claim[] = []): Promise<{ stored: StoredRepo; created: boolean }> {
+  async put(repo: string, config: RepoConfig, by: string, at: Date, claims: readonly Claim[] = []): Promise<{ stored: StoredRepo; created: boolean }> {
     const stored: StoredRepo = { repo, config, version: configVersion(config), updatedAt: at.toISOString(), updatedBy: by };
     const key = repo.toLowerCase();
     const raw = JSON.stringify(stored);

@@ -1,7 +1,7 @@
 import { sourceProblem, type SourcePolicy } from '../auth/index.js';
 import type { BuildRecord, RepoStore, VersionGuard } from '../store/index.js';
-import type { RepoConfig, SkippedRule } from '../rules/index.js';
-import { toBuildRecords } from './build-records.js';
+import type { SkippedRule } from '../rules/index.js';
+import { planBuilds } from './plan.js';
 import type { CompiledCache, RulesEngine } from './engine.js';
 import { skipMarker, type SourceEvent } from './source-event.js';
 
@@ -54,31 +54,17 @@ export function createDecider(o: {
     const marker = skipMarker(event.headCommitMessage);
     if (marker) return ignore(stored.repo, `${marker} in the head commit message`, guard);
 
-    const config = stored.config as unknown as RepoConfig;
+    const config = stored.config;
     // The payload's clone URL is what the sender says: only the repository's own (or its config's) is fetched.
     const cloneUrl = config.source?.url ?? event.cloneUrl;
     const problem = cloneUrl === null ? null : sourceProblem(o.sources, cloneUrl, stored.repo);
     if (problem) return ignore(stored.repo, `source refused: ${problem}`, guard);
-    const compiled = o.cache.get(stored.version, config);
-    const preview = o.engine.evaluate(compiled, {
-      ref: event.ref,
-      sha: event.sha,
-      changed: event.changed ?? null,
-      ...(event.defaultBranch ? { defaultBranch: event.defaultBranch } : {}),
-    });
-    const builds = toBuildRecords(preview.builds, {
-      repo: stored.repo,
-      ref: event.ref,
-      sha: event.sha,
-      image: config.image,
-      cloneUrl,
-      deliveryId,
-      trigger: 'webhook',
-      by: `github:${event.pusher}`,
-      warnings: preview.warnings,
-      at,
-    });
-    const lane = { concurrency: compiled.builder.concurrency, cancelSuperseded: compiled.builder.cancelSuperseded };
-    return { repo: stored.repo, ignored: null, builds, skipped: preview.skipped, warnings: preview.warnings, lane, guard };
+    const plan = planBuilds(
+      { engine: o.engine, cache: o.cache },
+      stored,
+      { ref: event.ref, sha: event.sha, changed: event.changed ?? null, ...(event.defaultBranch ? { defaultBranch: event.defaultBranch } : {}) },
+      { cloneUrl, deliveryId, trigger: 'webhook', by: `github:${event.pusher}`, at },
+    );
+    return { repo: stored.repo, ignored: null, builds: plan.builds, skipped: plan.skipped, warnings: plan.warnings, lane: plan.lane, guard };
   };
 }

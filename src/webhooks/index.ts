@@ -5,3 +5,4 @@ export { CompiledCache, rulesEngine, type RulesEngine } from './engine.js';
 export { sourceEventFromPush, skipMarker, PushPayload, type SourceEvent } from './source-event.js';
 export { toBuildRecords, type BuildOrigin } from './build-records.js';
 export { createWebhookListener, WEBHOOK_PATH } from './http.js';
+export { planBuilds, type BuildPlan } from './plan.js';

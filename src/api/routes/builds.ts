@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { BuildStatus } from '../../store/index.js';
-import { toBuildRecords } from '../../webhooks/index.js';
-import type { RepoConfig } from '../../rules/index.js';
+import { planBuilds } from '../../webhooks/index.js';
 import { mayAccess, principal, unscoped } from '../auth.js';
 import { invalid, notFound, parseInput } from '../errors.js';
 import { repoParam } from './repos.js';
@@ -57,30 +56,17 @@ export const buildRoutes: RouteModule = (router, { requireRole, builds, lanes, r
       const message = `required: no push of ${ref} seen yet, so pass the commit to build`;
       throw invalid(`sha: ${message}`, [{ path: 'sha', message }]);
     }
-    const config = stored.config as unknown as RepoConfig;
-    const plan = compiled.get(stored.version, config);
-    const preview = rules.evaluate(plan, { ref, sha }, { manual: true, ...(input.rule ? { rule: input.rule } : {}) });
-    if (preview.builds.length === 0) {
-      const why = preview.skipped.map((s) => `${s.rule}: ${s.reason}`).join('; ') || 'the config has no rules';
-      throw invalid(`nothing to build for ${ref}: ${why}`, preview.skipped.map((s) => ({ path: input.rule ? 'rule' : 'ref', message: `${s.rule}: ${s.reason}` })));
-    }
     const by = principal(res).name;
     const at = clock();
-    const records = toBuildRecords(preview.builds, {
-      repo: stored.repo,
-      ref,
-      sha,
-      image: config.image,
-      cloneUrl: config.source?.url ?? null,
-      deliveryId: null,
-      trigger: 'manual',
-      by,
-      warnings: preview.warnings,
-      at,
-    });
-    const { superseded } = await lanes.submit(records, { concurrency: plan.builder.concurrency, cancelSuperseded: plan.builder.cancelSuperseded });
+    const plan = planBuilds({ engine: rules, cache: compiled }, stored, { ref, sha }, { cloneUrl: stored.config.source?.url ?? null, deliveryId: null, trigger: 'manual', by, at }, { manual: true, ...(input.rule ? { rule: input.rule } : {}) });
+    if (plan.builds.length === 0) {
+      const why = plan.skipped.map((s) => `${s.rule}: ${s.reason}`).join('; ') || 'the config has no rules';
+      throw invalid(`nothing to build for ${ref}: ${why}`, plan.skipped.map((s) => ({ path: input.rule ? 'rule' : 'ref', message: `${s.rule}: ${s.reason}` })));
+    }
+    const records = plan.builds;
+    const { superseded } = await lanes.submit(records, plan.lane);
     await audit.append({ at: at.toISOString(), actor: by, action: 'build.create', repo: stored.repo, from: null, to: null, result: `${records.map((r) => r.id).join(',')} ${ref}@${sha.slice(0, 12)}` });
-    res.status(202).json({ builds: records.map((r) => r.id), skipped: preview.skipped, warnings: preview.warnings, superseded });
+    res.status(202).json({ builds: records.map((r) => r.id), skipped: plan.skipped, warnings: plan.warnings, superseded });
   });
 
   router.post('/api/builds/:id/cancel', requireRole('developer'), async (req, res) => {

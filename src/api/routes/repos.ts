@@ -55,7 +55,7 @@ export const repoRoutes: RouteModule = (router, ctx) => {
     const by = who.name;
     const at = clock();
     const before = await repos.get(repo);
-    const previous = before ? (before.config as unknown as RepoConfig) : null;
+    const previous = before ? (before.config) : null;
     const changes = configChanges(previous, config);
     // No team writes over another's images: below admin, a new image must lie under this repository's prefix.
     const prefix = await imagePrefixOf(ctx, config.repository);
@@ -72,7 +72,7 @@ export const repoRoutes: RouteModule = (router, ctx) => {
     // Service names and host ports are checked and taken in the same step as the write, so two
     // configs racing for one port cannot both be stored.
     const claims = claimsOf(config);
-    const { stored } = await repos.put(config.repository, config as unknown as Record<string, unknown>, by, at, claims).catch((err: unknown) => {
+    const { stored } = await repos.put(config.repository, config, by, at, claims).catch((err: unknown) => {
       if (!(err instanceof ClaimsTaken)) throw err;
       const held = claimProblems(claims, err.taken);
       throw new ApiError(409, held.map((h) => `${h.path}: ${h.message}`).join('; '), 'conflict', held);
