@@ -141,8 +141,8 @@ export async function startServe(config: Config, o: { log?: Logger; clock?: () =
   const clock = o.clock ?? (() => new Date());
   if (!config.webhookSecret) throw new StartupError('SLIPWAY_WEBHOOK_SECRET is not set: set it to the secret configured on the GitHub webhook');
   // The API's connection fails fast while Redis is away (503s), instead of queueing requests.
-  // No auto-pipelining: a delivery is one command (the submit script), sent at once; holding it for
-  // the next tick to batch it with others measured lower throughput in bench:webhooks.
+  // No auto-pipelining: a delivery is one command (the submit script), sent at once; the lanes
+  // already batch a turn's submissions into one call (holding them longer measured slower).
   const redis = await connectRedis(requireRedisUrl(config), log, { enableOfflineQueue: false });
   const docker = dockerClient(config.dockerHost);
   const metrics = new Registry();

@@ -140,11 +140,11 @@ local function record(id) return redis.call('HGETALL', BUILD .. id) end
  * these four cases), else 'queued<TAB>superseded ids<TAB>aborted ids' (ids space-separated: they
  * have no whitespace). Answers {the lines joined by newlines, picked, per submission its superseded
  * records as flat hashes (empty when published)}. One string instead of a nested table per
- * submission: the client's reply decoder costs by element, about 6 µs per delivery before.
+ * submission: the client's reply decoder costs by element (bench/README.md has the figures).
  * Events (h.events, a channel): one message per batch, a JSON array of packed build events (src/store
  * unpackBuildEvent) in the order the submissions made them: each one's new records, queued, then the
  * queued builds it superseded. None of these builds has started (the channel of unstarted builds).
- * Sent only while someone subscribes (PUBSUB NUMSUB/NUMPAT): building it cost ~6 µs per delivery.
+ * Sent only while someone subscribes (PUBSUB NUMSUB/NUMPAT): pub/sub keeps nothing, so a message nobody hears is work for nothing.
  */
 const SUBMIT = `
 -- The batch comes as flat arguments in the order LaneScripts.submit writes them (decoding a JSON
@@ -615,9 +615,9 @@ return 1
 
 /**
  * EVAL/EVALSHA with no keys, written as one flat RESP string. ioredis's own path copies a command's
- * arguments with Array#flat and builds the wire text by repeated `+=`; for a group commit's few
- * hundred arguments that cost about 8 µs of CPU per delivery (measured on a batch captured from bench:webhooks),
- * one `join` costs a fraction of it.
+ * arguments with Array#flat and builds the wire text by repeated `+=`, which for a group commit's
+ * few hundred arguments was a measurable share of a delivery's CPU (bench/README.md); one `join`
+ * is not.
  */
 class ScriptCall extends Command {
   private readonly text: string;

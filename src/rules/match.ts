@@ -83,7 +83,7 @@ export function testMatch(m: Matcher, sourceref: string): Captures | true | null
     case 'glob':
       return m.glob.test(sourceref) ? true : null;
     case 'regex': {
-      // RE2 costs about a microsecond a name; branch names repeat from push to push (as for globs).
+      // Branch names repeat from push to push, and an answer never changes: remember it (as for globs).
       let hit = m.memo.get(sourceref);
       if (hit === undefined) {
         hit = find(m.re, m.groupNames, sourceref);
@@ -99,8 +99,8 @@ const GLOB_MEMO_LIMIT = 4096;
 
 /**
  * A compiled minimatch pattern that remembers its answers: branch names and changed paths repeat
- * from push to push, and minimatch's matcher costs about a microsecond per test. The answer for a
- * name never changes, so the memo (bounded; cleared when full) cannot change a result.
+ * from push to push, and a test costs more than a lookup. The answer for a name never changes, so
+ * the memo (bounded; cleared when full) cannot change a result.
  */
 export class Glob {
   readonly mm: Minimatch;
