@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startRedis } from './support/redis.js';
-import { ADMIN, api, deliver, pushPayload, SECRET, startIntake, type Intake } from './webhooks-helpers.js';
+import { ADMIN, api, deliver, pushPayload, SECRET, startIntake, type Intake } from './support/webhooks.js';
 
 /** The real `slipway` binary: server processes and client commands. */
 

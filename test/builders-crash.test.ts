@@ -9,8 +9,8 @@ import { startServe, startWorker, type Running, type ServeHandle } from '../src/
 import type { BuildRecord } from '../src/store/index.js';
 import { startRedis, type TestRedis } from './support/redis.js';
 import { LOCAL_SOURCES } from './support/sources.js';
-import { ADMIN, SECRET, api, deliver, eventually, pushPayload } from './webhooks-helpers.js';
-import { BASE, REGISTRY, deleteRegistryRepo, gitHttpServer, leftovers, makeRepo, registryDigest } from './builders-support.js';
+import { ADMIN, SECRET, api, deliver, eventually, pushPayload } from './support/webhooks.js';
+import { BASE, REGISTRY, deleteRegistryRepo, gitHttpServer, leftovers, makeRepo, registryDigest } from './support/builders.js';
 
 /** A `slipway worker` killed with SIGKILL mid-build: the next worker reaps what it left and the build still ends once. */
 
@@ -68,7 +68,7 @@ describe('worker SIGKILL mid-build', () => {
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     await eventually(async () => out.includes('slipway worker: started'));
 
-    const payload = pushPayload({ repo: REPO, ref: 'refs/heads/main', sha: (await import('./builders-support.js')).git(repoDir, 'rev-parse', 'HEAD') });
+    const payload = pushPayload({ repo: REPO, ref: 'refs/heads/main', sha: (await import('./support/builders.js')).git(repoDir, 'rev-parse', 'HEAD') });
     (payload.repository as Record<string, unknown>).clone_url = `${git.url}/${path.basename(repoDir)}`;
     const id = ((await deliver(serve.url, { event: 'push', payload })).body as { builds: string[] }).builds[0]!;
 

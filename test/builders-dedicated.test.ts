@@ -17,7 +17,7 @@ import {
   memoryLog,
   registryDigest,
   registryLabels,
-} from './builders-support.js';
+} from './support/builders.js';
 
 /** Dedicated engines: a dockerd per build, repository caches, isolation, cancel, a killed worker, the reaper. */
 
@@ -144,7 +144,7 @@ describe('dedicated engines', () => {
     const build = buildRecord({ repo: 'acme/killed', sha: repo.sha, image: IMAGE_A, tags: ['killed'], cloneUrl: `file://${repo.dir}` });
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(import.meta.dirname, 'builders-worker-process.ts'), JSON.stringify({ redisUrl: redisServer.url, dataDir, build, isolation: 'dedicated' })],
+      ['--import', 'tsx', path.join(import.meta.dirname, 'support', 'builder-process.ts'), JSON.stringify({ redisUrl: redisServer.url, dataDir, build, isolation: 'dedicated' })],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let out = '';

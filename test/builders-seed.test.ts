@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerBuildRunner } from '../src/builders/index.js';
 import { startRedis, type TestRedis } from './support/redis.js';
-import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, leftovers, makeRepo, memoryLog } from './builders-support.js';
+import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, leftovers, makeRepo, memoryLog } from './support/builders.js';
 
 /**
  * SLIPWAY_BASE_IMAGES: a worker pulls its base images once into a seed; a repository's first build

@@ -19,7 +19,7 @@ import {
   registryDigest,
   registryLabels,
   registryTags,
-} from './builders-support.js';
+} from './support/builders.js';
 
 /** The runner on the shared (host) engine: source, context, BuildKit, push, digest, reuse, failures. */
 

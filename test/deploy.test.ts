@@ -4,8 +4,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deployer, DeploymentStore, repoConfigSource } from '../src/deploy/index.js';
 import { AuditStore, buildKeys, BuildStore, encodeBuild, EventBus, RepoStore, type BuildRecord } from '../src/store/index.js';
-import { buildTestImage, removeTestImages, TEST_REPOSITORY, type TestImage } from './deploy-support/images.js';
-import { api, eventually, removeDeployObjects, served, settled, startDeployStack, startLoad, type DeployStack } from './deploy-support/harness.js';
+import { buildTestImage, removeTestImages, TEST_REPOSITORY, type TestImage } from './support/deploy-images.js';
+import { api, eventually, removeDeployObjects, served, settled, startDeployStack, startLoad, type DeployStack } from './support/deploy.js';
 
 /**
  * End to end on the host's real Swarm and registry: staging and production of one repository, each a
@@ -325,7 +325,7 @@ describe('environments, promotion and rollback on Swarm', () => {
     await stack.worker.stop();
     const res = await deploy('staging', v3.digest);
     // Another process picks the rollout up and is SIGKILLed while Swarm is still rolling.
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./deploy-support/worker-process.ts', import.meta.url)), stack.redis.url], {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./support/deploy-worker-process.ts', import.meta.url)), stack.redis.url], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     await eventually(async () => (await api(stack.url, 'GET', `/api/deployments/${res.body.id}`)).body.status === 'running', 60_000, 50);

@@ -6,7 +6,7 @@ import { previewRef, type RepoConfig } from '../src/rules/index.js';
 import { keys, RepoStore } from '../src/store/index.js';
 import { rulesEngine, toBuildRecords } from '../src/webhooks/index.js';
 import { LOCAL_SOURCES } from './support/sources.js';
-import { api, deliver, eventually, PREVIOUS_SECRET, pushPayload, randomSha, sign, startIntake, type Intake } from './webhooks-helpers.js';
+import { api, deliver, eventually, PREVIOUS_SECRET, pushPayload, randomSha, sign, startIntake, type Intake } from './support/webhooks.js';
 
 const require = createRequire(import.meta.url);
 

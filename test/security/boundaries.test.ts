@@ -4,10 +4,10 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBuildLog } from '../../src/builders/index.js';
 import { buildKeys, encodeBuild, type BuildRecord } from '../../src/store/index.js';
-import { BASE, REGISTRY, deleteRegistryRepo, git, gitHttpServer, makeRepo } from '../builders-support.js';
-import { eventually } from '../deploy-support/harness.js';
+import { BASE, REGISTRY, deleteRegistryRepo, git, gitHttpServer, makeRepo } from '../support/builders.js';
+import { eventually } from '../support/deploy.js';
 import { startSlipway, type Slipway } from '../support/slipway.js';
-import { ADMIN, SECRET, api, deliver, pushPayload } from '../webhooks-helpers.js';
+import { ADMIN, SECRET, api, deliver, pushPayload } from '../support/webhooks.js';
 
 /**
  * Trust boundaries attacked through a real slipway (serve + worker on real Redis, Docker, registry

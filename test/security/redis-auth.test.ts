@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startServe } from '../../src/main.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { ADMIN, SECRET } from '../webhooks-helpers.js';
+import { ADMIN, SECRET } from '../support/webhooks.js';
 
 /** Redis with a password (as every infra/ file runs it): slipway reaches it only with SLIPWAY_REDIS_PASSWORD. */
 let redis: TestRedis;

@@ -1,8 +1,8 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import { loadConfig } from '../src/config.js';
-import { startServe, type ServeHandle } from '../src/main.js';
-import { startRedis, type TestRedis, type TestRedisOptions } from './support/redis.js';
-import { LOCAL_SOURCES } from './support/sources.js';
+import { loadConfig } from '../../src/config.js';
+import { startServe, type ServeHandle } from '../../src/main.js';
+import { startRedis, type TestRedis, type TestRedisOptions } from './redis.js';
+import { LOCAL_SOURCES } from './sources.js';
 
 /** Helpers shared by the intake suites (test/webhooks*.test.ts, test/api*.test.ts). */
 

@@ -4,10 +4,10 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { dirTag, savedRules } from '../src/builders/egress.js';
-import type { BuildRecord } from '../src/store/index.js';
-import { newBuild } from './support/lanes.js';
-import { freePort } from './support/redis.js';
+import { dirTag, savedRules } from '../../src/builders/egress.js';
+import type { BuildRecord } from '../../src/store/index.js';
+import { newBuild } from './lanes.js';
+import { freePort } from './redis.js';
 
 /** Helpers of the builders suites: sample git repositories, a git http server, a registry, leftovers checks. */
 

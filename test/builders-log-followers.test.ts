@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LogFollowers, LogFollowersClosedError, openBuildLog, readLog, type FollowOptions, type LogEntry } from '../src/builders/index.js';
-import { eventually } from './deploy-support/harness.js';
+import { eventually } from './support/deploy.js';
 import { startRedis, type TestRedis } from './support/redis.js';
 
 /** Many followers of build logs on a few shared Redis connections, against a real Redis and the real log writer. */

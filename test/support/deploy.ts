@@ -7,8 +7,8 @@ import { loadConfig } from '../../src/config.js';
 import { DeploymentStore, DeployWorker, SwarmTarget, type DeployWorkerOptions } from '../../src/deploy/index.js';
 import { startServe, type ServeHandle } from '../../src/main.js';
 import { AuditStore, EventBus } from '../../src/store/index.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { LOCAL_SOURCES } from '../support/sources.js';
+import { startRedis, type TestRedis } from './redis.js';
+import { LOCAL_SOURCES } from './sources.js';
 
 export const ADMIN = 'deploy-tests-admin-token';
 
@@ -148,9 +148,9 @@ export interface LoadResult {
   errors: string[];
 }
 
-/** HTTP load from another process (test/deploy-support/load.ts) against a loopback port. */
+/** HTTP load from another process (test/support/deploy-load.ts) against a loopback port. */
 export async function startLoad(port: number, concurrency = 8): Promise<{ stop(): Promise<LoadResult> }> {
-  const script = fileURLToPath(new URL('./load.ts', import.meta.url));
+  const script = fileURLToPath(new URL('./deploy-load.ts', import.meta.url));
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, `http://127.0.0.1:${port}/`, String(concurrency)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });

@@ -4,8 +4,8 @@
  */
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
-import { DockerBuildRunner } from '../src/builders/index.js';
-import type { BuildRecord } from '../src/store/index.js';
+import { DockerBuildRunner } from '../../src/builders/index.js';
+import type { BuildRecord } from '../../src/store/index.js';
 
 const args = JSON.parse(process.argv[2]!) as { redisUrl: string; dataDir: string; build: BuildRecord; isolation: 'dedicated' | 'shared' };
 const redis = new Redis(args.redisUrl);
