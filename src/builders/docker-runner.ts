@@ -10,7 +10,7 @@ import {
   type BuildOutcome,
   type BuildRunner,
 } from '../queue/index.js';
-import type { BuildRecord } from '../store/index.js';
+import { RedisLock, type BuildRecord } from '../store/index.js';
 import { packContext } from './context.js';
 import { sharedEngine, startDedicatedEngine, type BuilderEngine } from './engine.js';
 import { BaseImageSeed } from './seed.js';
@@ -298,12 +298,9 @@ export class DockerBuildRunner implements BuildRunner {
     buildId: string,
   ): Promise<string> {
     if (engine.isolation === 'dedicated') return pushFromEngine(engine.docker, image, tag, credentials, registry, signal, say);
-    const lock = `slipway:builders:pushlock:${image}:${tag}`;
-    for (;;) {
-      if (await this.opts.redis.set(lock, buildId, 'PX', 120_000, 'NX')) break;
-      signal.throwIfAborted();
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    // One push of a tag at a time on the shared engine: the tag is the engine's, not this build's.
+    const lock = new RedisLock(this.opts.redis, `slipway:builders:pushlock:${image}:${tag}`, buildId);
+    await lock.take(120_000, { everyMs: 100, signal });
     try {
       await engine.docker.getImage(localRef).tag({ repo: image, tag });
       localRefs.push(`${image}:${tag}`);
@@ -311,7 +308,7 @@ export class DockerBuildRunner implements BuildRunner {
     } finally {
       await this.untag(engine.docker, [`${image}:${tag}`]);
       localRefs.pop();
-      await this.opts.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, lock, buildId);
+      await lock.release();
     }
   }
 

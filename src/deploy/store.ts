@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { LuaScript, RedisLock } from '../store/index.js';
 import { z } from 'zod';
 import type { EnvironmentSpec } from '../rules/index.js';
 import { DeploymentRecord } from '../store/records.js';
@@ -36,6 +37,9 @@ const FrozenEnvironment = z.object({
   protected: z.boolean(),
 });
 const FrozenPlan: z.ZodType<RolloutPlan> = z.object({ config: FrozenEnvironment });
+
+const TAKE_PENDING = LuaScript.fromFile(new URL('./lua/take-pending.lua', import.meta.url));
+const REVERT_CURRENT = LuaScript.fromFile(new URL('./lua/revert-current.lua', import.meta.url));
 
 /** How long what became of an auto-deploy is remembered. */
 const AUTO_DEPLOY_TTL_S = 30 * 24 * 3600;
@@ -138,16 +142,7 @@ export class DeploymentStore {
    * invisible between queued and running); an empty queue entry is dropped.
    */
   async takePending(env: string): Promise<string | null> {
-    const id = await this.redis.eval(
-      `local id = redis.call('GETDEL', KEYS[1])
-       if id then redis.call('SADD', KEYS[3], id) else redis.call('SREM', KEYS[2], ARGV[1]) end
-       return id`,
-      3,
-      this.k('deploy', 'pending', env),
-      this.k('deploy', 'queue'),
-      this.k('deploy', 'active'),
-      env,
-    );
+    const id = await TAKE_PENDING.run(this.redis, [this.k('deploy', 'pending', env), this.k('deploy', 'queue'), this.k('deploy', 'active')], [env]);
     return typeof id === 'string' ? id : null;
   }
 
@@ -180,16 +175,7 @@ export class DeploymentStore {
   /** Undoes `finish()` making `record` current (Swarm rolled it back after it had converged). */
   async revertCurrent(record: DeploymentRecord, previousId: string | null): Promise<void> {
     const key = this.k('deploy', 'current', this.envKey(record));
-    await this.redis.eval(
-      `if redis.call('GET', KEYS[1]) == ARGV[1] then
-         if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
-       end
-       return 1`,
-      1,
-      key,
-      record.id,
-      previousId ?? '',
-    );
+    await REVERT_CURRENT.run(this.redis, [key], [record.id, previousId ?? '']);
   }
 
   async current(e: EnvKey): Promise<DeploymentRecord | null> {
@@ -203,44 +189,13 @@ export class DeploymentStore {
     return records.filter((r): r is DeploymentRecord => r !== null);
   }
 
-  /** A lock with an owner token and a time to live; the holder renews it while it works. */
-  async lock(env: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.set(this.k('deploy', 'lock', env), owner, 'PX', ttlMs, 'NX')) === 'OK';
-  }
-
-  async renew(env: string, owner: string, ttlMs: number): Promise<boolean> {
-    const ok = await this.redis.eval(
-      `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`,
-      1,
-      this.k('deploy', 'lock', env),
-      owner,
-      String(ttlMs),
-    );
-    return ok === 1;
-  }
-
-  async unlock(env: string, owner: string): Promise<void> {
-    await this.redis.eval(
-      `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`,
-      1,
-      this.k('deploy', 'lock', env),
-      owner,
-    );
+  /** The lock of the worker rolling an environment out; the holder renews it while it works. */
+  rolloutLock(env: string, owner: string): RedisLock {
+    return new RedisLock(this.redis, this.k('deploy', 'lock', env), owner);
   }
 
   /** A short mutex around request decisions (promote's idempotency check and its enqueue happen as one). */
   async withRequestMutex<T>(env: string, fn: () => Promise<T>): Promise<T> {
-    const key = this.k('deploy', 'mutex', env);
-    const owner = randomBytes(8).toString('hex');
-    for (let i = 0; ; i++) {
-      if ((await this.redis.set(key, owner, 'PX', 10_000, 'NX')) === 'OK') break;
-      if (i > 400) throw new Error(`could not take the request lock of ${env}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    try {
-      return await fn();
-    } finally {
-      await this.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`, 1, key, owner);
-    }
+    return new RedisLock(this.redis, this.k('deploy', 'mutex', env)).with(10_000, fn, { everyMs: 25, timeoutMs: 10_000 });
   }
 }

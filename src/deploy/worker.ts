@@ -80,13 +80,13 @@ export class DeployWorker {
       }
       const env = store.envKey(record);
       if (this.running.has(env) || this.abort.signal.aborted) continue;
-      if (!(await store.lock(env, this.owner, this.lockTtlMs))) continue;
+      if (!(await store.rolloutLock(env, this.owner).tryTake(this.lockTtlMs))) continue;
       // Taken from the queue by a worker that died before starting it, or left running by one.
       this.spawn(env, () => (record.status === 'pending' ? this.execute(id) : this.reconcile(record)));
     }
     for (const env of await store.queuedEnvironments()) {
       if (this.running.has(env) || this.abort.signal.aborted) continue;
-      if (!(await store.lock(env, this.owner, this.lockTtlMs))) continue;
+      if (!(await store.rolloutLock(env, this.owner).tryTake(this.lockTtlMs))) continue;
       // A rollout of this environment may still be recorded active (its worker died): settle it first.
       const orphan = await this.activeOf(env);
       if (orphan) {
@@ -95,7 +95,7 @@ export class DeployWorker {
       }
       const id = await store.takePending(env);
       if (!id) {
-        await store.unlock(env, this.owner);
+        await store.rolloutLock(env, this.owner).release();
         continue;
       }
       this.spawn(env, () => this.execute(id));
@@ -104,14 +104,14 @@ export class DeployWorker {
 
   private spawn(env: string, work: () => Promise<void>): void {
     const heartbeat = setInterval(() => {
-      void this.opts.store.renew(env, this.owner, this.lockTtlMs).catch(() => undefined);
+      void this.opts.store.rolloutLock(env, this.owner).renew(this.lockTtlMs).catch(() => undefined);
     }, Math.max(1000, this.lockTtlMs / 3));
     const p = work()
       .catch((err) => this.opts.log?.error({ err, env }, 'rollout handling failed'))
       .finally(async () => {
         clearInterval(heartbeat);
         this.running.delete(env);
-        await this.opts.store.unlock(env, this.owner).catch(() => undefined);
+        await this.opts.store.rolloutLock(env, this.owner).release().catch(() => undefined);
       });
     this.running.set(env, p);
   }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { LuaScript } from './script.js';
 import { BuildRecord, BuildStatus } from './records.js';
 
 /**
@@ -159,34 +160,9 @@ export interface BuildListQuery {
   limit?: number;
 }
 
-// Walks one index newest first; with a status filter it checks each record's status field,
-// bounded so a query never scans more than `cap` entries.
-const LIST_SCRIPT = `
-local idx, want, limit, cap = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-if want == '' then return redis.call('ZREVRANGE', idx, 0, limit - 1) end
-local out, start, chunk = {}, 0, 200
-while #out < limit and start < cap do
-  local ids = redis.call('ZREVRANGE', idx, start, start + chunk - 1)
-  if #ids == 0 then break end
-  for _, id in ipairs(ids) do
-    if redis.call('HGET', '${buildKeys.prefix}' .. id, 'status') == want then
-      out[#out + 1] = id
-      if #out >= limit then break end
-    end
-  end
-  start = start + chunk
-end
-return out
-`;
+const LIST_SCRIPT = LuaScript.fromFile(new URL('./lua/builds-list.lua', import.meta.url), { BUILD: buildKeys.prefix });
 
-const APPEND_DEPLOYMENT_SCRIPT = `
-if redis.call('HEXISTS', KEYS[1], 'doc') == 0 then return 0 end
-local cur = redis.call('HGET', KEYS[1], 'deployments') or '[]'
-if cur == '[]' or cur == '{}' then cur = '[' .. ARGV[1] .. ']'
-else cur = string.sub(cur, 1, -2) .. ',' .. ARGV[1] .. ']' end
-redis.call('HSET', KEYS[1], 'deployments', cur)
-return 1
-`;
+const APPEND_DEPLOYMENT_SCRIPT = LuaScript.fromFile(new URL('./lua/build-append-deployment.lua', import.meta.url));
 
 /** Reads build records; the lanes write them. */
 export class BuildStore {
@@ -224,7 +200,7 @@ export class BuildStore {
     } else {
       index = buildKeys.all;
     }
-    const ids = (await this.redis.eval(LIST_SCRIPT, 1, index, filter, limit, 100_000)) as string[];
+    const ids = (await LIST_SCRIPT.run(this.redis, [index], [filter, limit, 100_000])) as string[];
     return this.getMany(ids);
   }
 
@@ -244,7 +220,7 @@ export class BuildStore {
 
   /** Adds a rollout this build started (deploy calls it). False when there is no such build. */
   async addDeployment(id: string, deploymentId: string): Promise<boolean> {
-    const ok = await this.redis.eval(APPEND_DEPLOYMENT_SCRIPT, 1, buildKeys.record(id), JSON.stringify(deploymentId));
+    const ok = await APPEND_DEPLOYMENT_SCRIPT.run(this.redis, [buildKeys.record(id)], [JSON.stringify(deploymentId)]);
     return ok === 1;
   }
 }

@@ -7,3 +7,5 @@ export { EventBus, eventChannel, type SlipwayEvent, type EventListener, type Sub
 export { DeliveryStore, type DeliveryDecision, type Receipt } from './deliveries.js';
 export { BuildStore, buildKeys, CHANGING_BUILD_FIELDS, encodeBuild, decodeBuild, decodeStoredBuild, unpackBuildEvent, type PackedBuildEvent, type BuildListQuery } from './builds.js';
 export { RepoSettingsStore, RepoSettings } from './settings.js';
+export { LuaScript, type ScriptConstants } from './script.js';
+export { RedisLock } from './lock.js';

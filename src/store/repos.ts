@@ -29,14 +29,7 @@ export interface VersionGuard {
   value: string;
 }
 
-// Gives every stored repository its version entry (data stored before the versions hash existed).
-const INDEX_VERSIONS = new LuaScript(`
-local flat = redis.call('HGETALL', KEYS[1])
-local n = 0
-for i = 1, #flat, 2 do
-  n = n + redis.call('HSETNX', KEYS[2], flat[i], cjson.decode(flat[i + 1]).version)
-end
-return n`);
+const INDEX_VERSIONS = LuaScript.fromFile(new URL('./lua/repo-index-versions.lua', import.meta.url));
 
 /**
  * What a config holds that no other repository may: `field` names it (`service:web`,
@@ -55,56 +48,11 @@ export class ClaimsTaken extends Error {
   }
 }
 
-// Stores a config with its claims, unless another repository holds one of them; the claims it held
-// before and no longer makes are released. KEYS: repos, versions, claims hash, this repo's claim set.
-// ARGV: repo key, stored JSON, version, then per claim its field and holder text. Answers
-// {1, created 0|1}, or {0, field, holder text, …} with nothing written.
-const PUT = new LuaScript(`
-local mine = ARGV[1] .. '\t'
-local function held_by_other(h) return h and string.sub(h, 1, #mine) ~= mine end
-local taken = { 0 }
-for i = 4, #ARGV, 2 do
-  local h = redis.call('HGET', KEYS[3], ARGV[i])
-  if held_by_other(h) then
-    taken[#taken + 1] = ARGV[i]
-    taken[#taken + 1] = string.sub(h, string.find(h, '\t', 1, true) + 1)
-  end
-end
-if #taken > 1 then return taken end
-for _, f in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-  if not held_by_other(redis.call('HGET', KEYS[3], f)) then redis.call('HDEL', KEYS[3], f) end
-end
-redis.call('DEL', KEYS[4])
-for i = 4, #ARGV, 2 do
-  redis.call('HSET', KEYS[3], ARGV[i], mine .. ARGV[i + 1])
-  redis.call('SADD', KEYS[4], ARGV[i])
-end
-local created = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-return { 1, created }`);
+const PUT = LuaScript.fromFile(new URL('./lua/repo-put.lua', import.meta.url));
 
-// Removes a repository, its version and the claims it holds. KEYS as PUT; ARGV: repo key. Answers 1 if it existed.
-const DELETE = new LuaScript(`
-local mine = ARGV[1] .. '\t'
-for _, f in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-  local h = redis.call('HGET', KEYS[3], f)
-  if h and string.sub(h, 1, #mine) == mine then redis.call('HDEL', KEYS[3], f) end
-end
-redis.call('DEL', KEYS[4])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return redis.call('HDEL', KEYS[1], ARGV[1])`);
+const DELETE = LuaScript.fromFile(new URL('./lua/repo-delete.lua', import.meta.url));
 
-// Claims of repositories stored before the claims index existed (start-up): first come, first held.
-// KEYS: claims hash, this repo's claim set. ARGV: repo key, then field/holder pairs. Answers how many it took.
-const INDEX_CLAIMS = new LuaScript(`
-local n = 0
-for i = 2, #ARGV, 2 do
-  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[1] .. '\t' .. ARGV[i + 1]) == 1 then
-    redis.call('SADD', KEYS[2], ARGV[i])
-    n = n + 1
-  end
-end
-return n`);
+const INDEX_CLAIMS = LuaScript.fromFile(new URL('./lua/repo-index-claims.lua', import.meta.url));
 
 /**
  * Repositories and their configs, one Redis hash keyed by owner/name, plus a hash of their

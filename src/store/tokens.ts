@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { keys } from './keys.js';
+import { LuaScript } from './script.js';
 
 export const Role = z.enum(['viewer', 'developer', 'deployer', 'admin']);
 export type Role = z.infer<typeof Role>;
@@ -37,19 +38,9 @@ export class TokenNameTaken extends Error {
   }
 }
 
-const CREATE = `
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-return 1`;
+const CREATE = LuaScript.fromFile(new URL('./lua/token-create.lua', import.meta.url));
 
-/** Revoke by name: both the name and its token go at once; answers the token's record, or nil. */
-const REVOKE = `
-local hash = redis.call('HGET', KEYS[1], ARGV[1])
-if not hash then return false end
-local info = redis.call('HGET', KEYS[2], hash)
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], hash)
-return info or false`;
+const REVOKE = LuaScript.fromFile(new URL('./lua/token-revoke.lua', import.meta.url));
 
 /** A stored record; tokens made before scopes and expiry act on every repository and never expire. */
 function parseInfo(raw: string): TokenInfo {
@@ -77,7 +68,7 @@ export class TokenStore {
       expiresAt: grant.expiresAt?.toISOString() ?? null,
     };
     // The name claim and the token land together or not at all.
-    const claimed = await this.redis.eval(CREATE, 2, keys.tokenNames, keys.tokens, name, hash, JSON.stringify(info));
+    const claimed = await CREATE.run(this.redis, [keys.tokenNames, keys.tokens], [name, hash, JSON.stringify(info)]);
     if (claimed !== 1) throw new TokenNameTaken(name);
     return { token, info };
   }
@@ -95,7 +86,7 @@ export class TokenStore {
 
   /** Removes a token at once: its next request is refused. Answers its record, or null when there is none. */
   async revoke(name: string): Promise<TokenInfo | null> {
-    const raw = (await this.redis.eval(REVOKE, 2, keys.tokenNames, keys.tokens, name)) as string | null;
+    const raw = (await REVOKE.run(this.redis, [keys.tokenNames, keys.tokens], [name])) as string | null;
     return raw ? parseInfo(raw) : null;
   }
 }
