@@ -10,7 +10,7 @@ import {
   type BuildOutcome,
   type BuildRunner,
 } from '../queue/index.js';
-import { RedisLock, type BuildRecord } from '../store/index.js';
+import { keyPrefixes, RedisLock, type BuildRecord } from '../store/index.js';
 import { packContext } from './context.js';
 import { sharedEngine, startDedicatedEngine, type BuilderEngine } from './engine.js';
 import { BaseImageSeed } from './seed.js';
@@ -299,7 +299,7 @@ export class DockerBuildRunner implements BuildRunner {
   ): Promise<string> {
     if (engine.isolation === 'dedicated') return pushFromEngine(engine.docker, image, tag, credentials, registry, signal, say);
     // One push of a tag at a time on the shared engine: the tag is the engine's, not this build's.
-    const lock = new RedisLock(this.opts.redis, `slipway:builders:pushlock:${image}:${tag}`, buildId);
+    const lock = new RedisLock(this.opts.redis, `${keyPrefixes.builders}pushlock:${image}:${tag}`, buildId);
     await lock.take(120_000, { everyMs: 100, signal });
     try {
       await engine.docker.getImage(localRef).tag({ repo: image, tag });

@@ -1,3 +1,4 @@
+import { keyPrefixes } from '../store/index.js';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
@@ -243,7 +244,7 @@ class LogReader {
 export class LogFollowers {
   /** Slots of readers, each made (with its connection) when first needed. */
   private readonly readers: (LogReader | undefined)[];
-  private readonly wakePrefix = `slipway:log-followers:${randomBytes(8).toString('hex')}:wake:`;
+  private readonly wakePrefix = `${keyPrefixes.logFollowers}${randomBytes(8).toString('hex')}:wake:`;
   private closed = false;
 
   constructor(private readonly opts: LogFollowersOptions) {

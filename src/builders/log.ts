@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { BuildLog } from '../queue/index.js';
+import { buildKeys } from '../store/index.js';
 
-export const logKey = (buildId: string) => `slipway:build:${buildId}:log`;
+export const logKey = (buildId: string) => buildKeys.log(buildId);
 
 /** One entry of a build's log stream. `kind` end closes the log; `cut` marks where output was dropped. */
 export interface LogEntry {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { BuildRecord } from '../store/index.js';
+import { keyPrefixes, type BuildRecord } from '../store/index.js';
 
 /**
  * The inputs that decide an image: equal inputs give an equal image, so an earlier succeeded
@@ -28,7 +28,7 @@ export class ReuseIndex {
   ) {}
 
   private key(hash: string) {
-    return `slipway:builders:reuse:${hash}`;
+    return `${keyPrefixes.builders}reuse:${hash}`;
   }
 
   async get(hash: string): Promise<ReuseEntry | undefined> {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { LuaScript, RedisLock } from '../store/index.js';
+import { keyPrefixes, LuaScript, RedisLock } from '../store/index.js';
 import { z } from 'zod';
 import type { EnvironmentSpec } from '../rules/index.js';
 import { DeploymentRecord } from '../store/records.js';
@@ -59,7 +59,7 @@ export interface EnvKey {
 export class DeploymentStore {
   constructor(
     private readonly redis: Redis,
-    private readonly prefix = 'slipway:',
+    private readonly prefix = keyPrefixes.root,
   ) {}
 
   private k(...parts: string[]): string {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { BuildStore, type BuildRecord } from '../store/index.js';
+import { BuildStore, buildKeys, type BuildRecord } from '../store/index.js';
 import { Dispatcher, jobOptions, openWorkQueue, WorkJob } from './dispatcher.js';
 import { BuildCancelled, BuildTimeout, Superseded, WorkerStopping } from './errors.js';
 import { WORK_QUEUE, laneKeys } from './keys.js';
@@ -306,7 +306,7 @@ export class LaneWorker {
       }
     }
     for (const id of this.running.keys()) {
-      const note = await this.o.redis.hget(`slipway:build:${id}`, '_abort');
+      const note = await this.o.redis.hget(buildKeys.record(id), '_abort');
       if (note) this.onAbortMessage(note);
     }
     await this.dispatcher.kick();

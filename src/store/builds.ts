@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { keyPrefixes } from './keys.js';
 import { LuaScript } from './script.js';
 import { BuildRecord, BuildStatus } from './records.js';
 
@@ -27,14 +28,16 @@ import { BuildRecord, BuildStatus } from './records.js';
  * compare-and-set on `status` makes every transition happen exactly once.
  */
 export const buildKeys = {
-  prefix: 'slipway:build:',
-  record: (id: string) => `slipway:build:${id}`,
-  seq: 'slipway:builds:seq',
-  all: 'slipway:builds',
-  repoPrefix: 'slipway:builds:repo:',
-  byRepo: (repo: string) => `slipway:builds:repo:${repo}`,
-  statusPrefix: 'slipway:builds:status:',
-  byStatus: (status: BuildStatus) => `slipway:builds:status:${status}`,
+  prefix: keyPrefixes.build,
+  record: (id: string) => `${keyPrefixes.build}${id}`,
+  /** stream of a build's log (src/builders) */
+  log: (id: string) => `${keyPrefixes.build}${id}:log`,
+  seq: `${keyPrefixes.builds}:seq`,
+  all: keyPrefixes.builds,
+  repoPrefix: `${keyPrefixes.builds}:repo:`,
+  byRepo: (repo: string) => `${keyPrefixes.builds}:repo:${repo}`,
+  statusPrefix: `${keyPrefixes.builds}:status:`,
+  byStatus: (status: BuildStatus) => `${keyPrefixes.builds}:status:${status}`,
 } as const;
 
 /** A record's fields in schema order (what readers see; internal `_` fields are not among them). */

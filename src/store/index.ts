@@ -1,5 +1,5 @@
 export * from './records.js';
-export { keys } from './keys.js';
+export { keys, keyPrefixes } from './keys.js';
 export { RepoStore, ClaimsTaken, type Claim, type StoredRepo, type VersionGuard } from './repos.js';
 export { TokenStore, TokenNameTaken, Role, roleAtLeast, type TokenInfo, type TokenGrant } from './tokens.js';
 export { AuditStore } from './audit.js';

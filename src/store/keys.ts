@@ -1,3 +1,29 @@
+/**
+ * The one place that names every Redis key prefix of slipway; each part builds its own keys under
+ * its prefix (the lanes: src/queue/keys.ts, build records: src/store/builds.ts, rollouts:
+ * src/deploy/store.ts, builders: src/builders).
+ */
+export const keyPrefixes = {
+  /** everything slipway keeps */
+  root: 'slipway:',
+  /** build records (`build:<id>`) and their logs (`build:<id>:log`) */
+  build: 'slipway:build:',
+  /** the indexes of build records */
+  builds: 'slipway:builds',
+  /** a repository's lane (`lane:<repo>`) */
+  lane: 'slipway:lane:',
+  /** the lanes' shared state: ring, slots, workers, refs */
+  lanes: 'slipway:lanes:',
+  /** BullMQ's own keys */
+  bull: 'slipway:bull',
+  /** deployments, their queue, locks and auto-deploy marks */
+  deploy: 'slipway:deploy:',
+  /** builders: push locks, the reuse index */
+  builders: 'slipway:builders:',
+  /** wake-up streams of log followers (one set per process) */
+  logFollowers: 'slipway:log-followers:',
+} as const;
+
 /** Redis key layout of the records this folder owns; every key starts with `slipway:`. */
 export const keys = {
   /** hash: owner/name → JSON StoredRepo */
