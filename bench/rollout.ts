@@ -122,6 +122,6 @@ try {
 } finally {
   await stack.close();
   await removeDeployObjects(stack.docker, REPO);
-  await target.remove(cliEnv).catch(() => undefined);
+  await target.remove(REPO, cliEnv).catch(() => undefined);
   await removeTestImages(images);
 }

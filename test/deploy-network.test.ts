@@ -111,7 +111,7 @@ describe('an environment network is reused only when it carries slipway\'s label
       expect(await serviceExists()).toBe(false);
 
       // Removing the environment leaves a network that is not its own alone too.
-      await target.remove(config);
+      await target.remove(REPO, config);
       expect((await inspectNetwork())?.Id).toBe(made.id);
     } finally {
       await removeNetwork();
@@ -131,7 +131,7 @@ describe('an environment network is reused only when it carries slipway\'s label
     expect((await inspectNetwork())?.Id).toBe(created?.Id);
     expect((await target.state(config)).deploymentId).toBe(second.deploymentId);
 
-    await target.remove(config);
+    await target.remove(REPO, config);
     expect(await serviceExists()).toBe(false);
     // Swarm accepts the removal at once; the node drops its copy once the tasks have detached.
     expect(await eventually(async () => (await inspectNetwork()) === null, 30_000)).toBe(true);

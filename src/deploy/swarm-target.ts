@@ -177,16 +177,14 @@ export class SwarmTarget implements Target {
     });
   }
 
-  async remove(config: EnvironmentSpec): Promise<void> {
+  async remove(repo: string, config: EnvironmentSpec): Promise<void> {
     await this.removeProxy(config);
+    // Only what carries this repository's and environment's labels goes: never another's service or network.
     const svc = await this.inspect(config.service);
-    // Target.remove names no repository: the environment's own service says which one it belongs to,
-    // and only a network labelled for that repository and environment goes with it.
-    const repo = svc?.Spec?.Labels?.[LABEL_REPO];
-    if (svc && svc.Spec?.Labels?.[LABEL_KIND] === 'deploy') await this.docker.getService(svc.ID).remove();
+    if (svc && isOwnedBy(svc.Spec?.Labels ?? {}, repo, config.name)) await this.docker.getService(svc.ID).remove();
     await this.removeConfigs(config.service, null);
     const net = await this.findNetwork(networkName(config.service));
-    if (net && repo !== undefined && isOwnedBy(net.Labels ?? {}, repo, config.name)) {
+    if (net && isOwnedBy(net.Labels ?? {}, repo, config.name)) {
       // The network goes once its tasks have stopped; Swarm detaches them asynchronously.
       for (let i = 0; i < 80; i++) {
         try {

@@ -66,5 +66,5 @@ export interface Target {
   /** The environment's service's tasks now (empty when the service does not exist). */
   tasks(config: EnvironmentSpec): Promise<TaskView[]>;
   /** Removes everything the environment owns (service, proxy, network, configs). */
-  remove(config: EnvironmentSpec): Promise<void>;
+  remove(repo: string, config: EnvironmentSpec): Promise<void>;
 }
