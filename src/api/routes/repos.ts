@@ -55,7 +55,7 @@ export const repoRoutes: RouteModule = (router, ctx) => {
     const by = who.name;
     const at = clock();
     const before = await repos.get(repo);
-    const previous = before ? (before.config) : null;
+    const previous = before?.config ?? null;
     const changes = configChanges(previous, config);
     // No team writes over another's images: below admin, a new image must lie under this repository's prefix.
     const prefix = await imagePrefixOf(ctx, config.repository);
