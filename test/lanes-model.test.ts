@@ -240,7 +240,7 @@ describe('group commit', () => {
               ...(s.cancel !== null ? { cancelSuperseded: s.cancel } : {}),
               ...(s.guard ? { guard: { key: 'test:versions', field: builds[0]!.repo, value: s.guard === 'ok' ? '1' : '0' } } : {}),
               ...(s.receipt !== null
-                ? { receipt: { key: `test:delivery:${s.receipt}`, ttlMs: 60_000, head: `{"delivery":${s.receipt}`, journal: { key: 'test:journal', cap: 4 }, mark: { key: 'test:heads', field: builds[0]!.ref, value: builds[0]!.id }, newest: null } }
+                ? { receipt: { key: `test:delivery:${s.receipt}`, ttlMs: 60_000, value: `{"delivery":${s.receipt}}`, journal: { key: 'test:journal', cap: 4 }, mark: { key: 'test:heads', field: builds[0]!.ref, value: builds[0]!.id }, newest: null } }
                 : {}),
             };
           };

@@ -98,30 +98,31 @@ describe('lanes', () => {
     expect((await lanes.store.list()).map((r) => r.id)).toEqual([ok.id]);
   });
 
-  it('submits with a receipt once: the receipt is stored with what the submission superseded, a second use changes nothing', async () => {
+  it('submits with a receipt once: the receipt is stored, what the submission superseded beside it, a second use changes nothing', async () => {
     const older = newBuild('acme/receipts');
     await lanes.submit([older]);
-    const receipt = (head: string) => ({
+    const receipt = (value: string) => ({
       key: 'test:receipt:1',
       ttlMs: 60_000,
-      head,
+      value,
       journal: { key: 'test:receipts', cap: 2 },
       mark: { key: 'test:heads', field: 'refs/heads/main', value: 'c'.repeat(40) },
       newest: null,
     });
     const first = newBuild('acme/receipts');
-    expect(await lanes.submit([first], { receipt: receipt('{"n":1') })).toEqual({ outcome: 'queued', superseded: [older.id], aborted: [] });
-    const stored = { n: 1, superseded: [older.id] };
-    expect(JSON.parse((await redis.get('test:receipt:1'))!)).toEqual(stored);
+    expect(await lanes.submit([first], { receipt: receipt('{"n":1}') })).toEqual({ outcome: 'queued', superseded: [older.id], aborted: [] });
+    expect(await redis.get('test:receipt:1')).toBe('{"n":1}');
+    expect(JSON.parse((await redis.get('test:receipt:1:superseded'))!)).toEqual([older.id]);
     expect(await redis.pttl('test:receipt:1')).toBeGreaterThan(50_000);
+    expect(await redis.pttl('test:receipt:1:superseded')).toBeGreaterThan(50_000);
     expect(await redis.lrange('test:receipts', 0, -1)).toEqual(['test:receipt:1']);
     expect(await redis.hget('test:heads', 'refs/heads/main')).toBe('c'.repeat(40));
 
     const again = newBuild('acme/receipts');
-    expect(await lanes.submit([again], { receipt: receipt('{"n":2') })).toEqual({ outcome: 'duplicate', superseded: [], aborted: [] });
+    expect(await lanes.submit([again], { receipt: receipt('{"n":2}') })).toEqual({ outcome: 'duplicate', superseded: [], aborted: [] });
     expect(await lanes.store.get(again.id)).toBeNull();
     expect((await get(first.id)).status).toBe('queued');
-    expect(JSON.parse((await redis.get('test:receipt:1'))!)).toEqual(stored);
+    expect(await redis.get('test:receipt:1')).toBe('{"n":1}');
     expect(await redis.llen('test:receipts')).toBe(1);
   });
 
@@ -129,7 +130,7 @@ describe('lanes', () => {
     const receipt = (n: number, pushedAt: number) => ({
       key: `test:replay:${n}`,
       ttlMs: 60_000,
-      head: `{"n":${n}`,
+      value: `{"n":${n}}`,
       journal: { key: 'test:replays', cap: 10 },
       mark: null,
       newest: { key: 'test:pushed', field: 'refs/heads/main', value: pushedAt },

@@ -40,7 +40,7 @@ function intake(o: { own?: Record<string, string>; failing?: boolean; replayedAf
         recorded.push(d);
         return 'recorded';
       },
-      receipt: (d, pushedAt) => ({ key: `delivery:${d.deliveryId}`, ttlMs: 1, head: '{', journal: { key: 'j', cap: 1 }, mark: null, newest: pushedAt === null ? null : { key: 'p', field: d.ref!, value: pushedAt } }),
+      receipt: (d, pushedAt) => ({ key: `delivery:${d.deliveryId}`, ttlMs: 1, value: JSON.stringify(d), journal: { key: 'j', cap: 1 }, mark: null, newest: pushedAt === null ? null : { key: 'p', field: d.ref!, value: pushedAt } }),
     },
     log: pino({ level: 'silent' }),
     clock: () => new Date(),

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { buildKeys, CHANGING_BUILD_FIELDS, LuaScript, decodeBuild, decodeStoredBuild, type BuildRecord, type Receipt, type VersionGuard } from '../store/index.js';
+import { buildKeys, CHANGING_BUILD_FIELDS, keys, LuaScript, decodeBuild, decodeStoredBuild, type BuildRecord, type Receipt, type VersionGuard } from '../store/index.js';
 import { laneKeys } from './keys.js';
 
 /*
@@ -33,6 +33,8 @@ const CONSTANTS = {
   SLOTS: laneKeys.slots,
   ABORT_CH: laneKeys.abortChannel,
   CHANGING: Object.keys(CHANGING_BUILD_FIELDS),
+  /** what a receipt's key gets for the key beside it that holds the builds its submission superseded */
+  SUPERSEDED_OF: keys.supersededOf(''),
 };
 const lua = (name: string) => LuaScript.fromFile(new URL(`./lua/${name}.lua`, import.meta.url), CONSTANTS);
 
@@ -121,7 +123,7 @@ export class LaneScripts {
         s.concurrency ?? '',
         s.cancelSuperseded === undefined ? '' : s.cancelSuperseded ? '1' : '0',
         guard?.key ?? '', guard?.field ?? '', guard?.value ?? '',
-        receipt?.key ?? '', receipt?.ttlMs ?? '', receipt?.head ?? '', receipt?.journal.key ?? '', receipt?.journal.cap ?? '',
+        receipt?.key ?? '', receipt?.ttlMs ?? '', receipt?.value ?? '', receipt?.journal.key ?? '', receipt?.journal.cap ?? '',
         receipt?.mark?.key ?? '', receipt?.mark?.field ?? '', receipt?.mark?.value ?? '',
         receipt?.newest?.key ?? '', receipt?.newest?.field ?? '', receipt?.newest?.value ?? '',
       );

@@ -25,16 +25,17 @@ const LIST_CAP = 1000;
 
 /**
  * The idempotency record of a request that queues builds, stored by the lanes' submit script in
- * the same atomic step as the builds (src/queue `SubmitOptions.receipt`): the submission happens
- * only when `key` does not exist yet. Stored at `key` (for `ttlMs`) as `head` completed with
- * `,"superseded":[ids the submission superseded]}`, and `key` is pushed on `journal`; `mark` is one
- * hash field set along (the ref's last pushed sha).
+ * the same atomic step as the builds (src/queue `SubmitOptions.receipt`): a set-if-new precondition,
+ * the submission happens only when `key` does not exist yet, and then `value` is stored there (for
+ * `ttlMs`) and `key` pushed on `journal`. The builds the submission superseded, known only inside
+ * the script, are kept beside it (`keys.supersededOf(key)`); `mark` is one hash field set along
+ * (the ref's last pushed sha).
  */
 export interface Receipt {
   key: string;
   ttlMs: number;
-  /** A JSON object's text without a `superseded` field and without its closing `}` (the script completes it). */
-  head: string;
+  /** The decision's JSON, as readers get it (its `superseded` is filled in from beside it). */
+  value: string;
   journal: { key: string; cap: number };
   mark: { key: string; field: string; value: string } | null;
   /**
@@ -73,9 +74,8 @@ export class DeliveryStore {
 
   /** The receipt that stores `decision` along with the builds it queues (its `superseded` is filled in by the submission). */
   receipt(d: DeliveryDecision, pushedAt: number | null): Receipt {
-    // Every field but `superseded` (the script adds it), as one literal: cheaper to copy and encode
-    // than a rest copy of the decision on the webhook's hot path.
-    const head: Omit<DeliveryDecision, 'superseded'> = {
+    // One literal: cheaper to copy and encode than a rest copy of the decision on the webhook's hot path.
+    const value: DeliveryDecision = {
       deliveryId: d.deliveryId,
       event: d.event,
       repo: d.repo,
@@ -88,11 +88,12 @@ export class DeliveryStore {
       matched: d.matched,
       skipped: d.skipped,
       warnings: d.warnings,
+      superseded: [],
     };
     return {
       key: keys.delivery(d.deliveryId),
       ttlMs: this.ttlMs,
-      head: JSON.stringify(head).slice(0, -1),
+      value: JSON.stringify(value),
       journal: { key: keys.deliveries, cap: LIST_CAP },
       mark: this.head(d),
       newest: d.repo && d.ref && pushedAt !== null ? { key: keys.pushed(d.repo), field: d.ref, value: pushedAt } : null,
@@ -110,9 +111,9 @@ export class DeliveryStore {
   }
 
   async get(id: string): Promise<DeliveryDecision | null> {
-    const raw = await this.redis.get(keys.delivery(id));
-    if (!raw) return null;
-    return JSON.parse(raw) as DeliveryDecision;
+    const key = keys.delivery(id);
+    const [raw, superseded] = await this.redis.mget(key, keys.supersededOf(key));
+    return raw ? decisionOf(raw, superseded ?? null) : null;
   }
 
   /** Newest first; decisions past their TTL are left out. */
@@ -120,13 +121,23 @@ export class DeliveryStore {
     const rows = await this.redis.lrange(keys.deliveries, 0, limit - 1);
     // The journal holds each decision's key; entries of older slipway builds hold the decision itself.
     const stored = rows.filter((row) => !row.startsWith('{'));
-    const found = new Map<string, string | null>();
-    if (stored.length > 0) (await this.redis.mget(stored)).forEach((raw, i) => found.set(stored[i]!, raw));
+    const found = new Map<string, [string | null, string | null]>();
+    if (stored.length > 0) {
+      const raws = await this.redis.mget(stored.flatMap((k) => [k, keys.supersededOf(k)]));
+      stored.forEach((k, i) => found.set(k, [raws[2 * i] ?? null, raws[2 * i + 1] ?? null]));
+    }
     const out: DeliveryDecision[] = [];
     for (const row of rows) {
-      const raw = row.startsWith('{') ? row : found.get(row);
-      if (raw) out.push(JSON.parse(raw) as DeliveryDecision);
+      const [raw, superseded] = row.startsWith('{') ? [row, null] : (found.get(row) ?? [null, null]);
+      if (raw) out.push(decisionOf(raw, superseded));
     }
     return out;
   }
+}
+
+/** A stored decision with the builds its submission superseded (kept beside it when there were any). */
+function decisionOf(raw: string, superseded: string | null): DeliveryDecision {
+  const decision = JSON.parse(raw) as DeliveryDecision;
+  if (superseded) decision.superseded = JSON.parse(superseded) as string[];
+  return decision;
 }

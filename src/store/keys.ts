@@ -42,6 +42,8 @@ export const keys = {
   tokenNames: 'slipway:token-names',
   /** string per delivery: JSON DeliveryDecision (its presence makes a redelivery a duplicate) */
   delivery: (id: string) => `slipway:delivery:${id}`,
+  /** string beside a decision (`delivery(id)`): JSON ids of the queued builds its submission superseded, when there were any */
+  supersededOf: (deliveryKey: string) => `${deliveryKey}:superseded`,
   /** list, newest first, capped: the `delivery(id)` keys of the decisions (one past its TTL is skipped when read) */
   deliveries: 'slipway:deliveries',
   /** hash per repository: ref → sha of its last push (for builds by hand without a sha) */

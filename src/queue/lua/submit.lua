@@ -32,14 +32,14 @@ local h = { now = tonumber(ARGV[1]), finishedAt = ARGV[2], events = ARGV[3] ~= '
 for s = 1, tonumber(ARGV[4]) do
   local nb, conc, csup = tonumber(take()), take(), take()
   local gkey, gfield, gvalue = take(), take(), take()
-  local rkey, ttl, head, jkey, jcap, mkey, mfield, mvalue = take(), take(), take(), take(), take(), take(), take(), take()
+  local rkey, ttl, rvalue, jkey, jcap, mkey, mfield, mvalue = take(), take(), take(), take(), take(), take(), take(), take()
   local nkey, nfield, nvalue = take(), take(), take()
   local p = { builds = {} }
   if conc ~= '' then p.concurrency = conc end
   if csup ~= '' then p.cancelSuperseded = csup end
   if gkey ~= '' then p.guard = { key = gkey, field = gfield, value = gvalue } end
   if rkey ~= '' then
-    p.receipt = { key = rkey, ttlMs = ttl, head = head, journal = { key = jkey, cap = tonumber(jcap) } }
+    p.receipt = { key = rkey, ttlMs = ttl, value = rvalue, journal = { key = jkey, cap = tonumber(jcap) } }
     if mkey ~= '' then p.receipt.mark = { key = mkey, field = mfield, value = mvalue } end
     if nkey ~= '' then p.receipt.newest = { key = nkey, field = nfield, value = tonumber(nvalue) } end
   end
@@ -265,8 +265,8 @@ local function submit(p)
   end
   if rc then
     taken[rc.key] = true
-    local body = rc.head .. ',"superseded":' .. (#superseded == 0 and '[]' or cjson.encode(superseded)) .. '}'
-    redis.call('SET', rc.key, body, 'PX', rc.ttlMs)
+    redis.call('SET', rc.key, rc.value, 'PX', rc.ttlMs)
+    if #superseded > 0 then redis.call('SET', rc.key .. SUPERSEDED_OF, cjson.encode(superseded), 'PX', rc.ttlMs) end
     local j = journals[rc.journal.key]
     if not j then
       j = { key = rc.journal.key, cap = rc.journal.cap, entries = {} }
