@@ -28,8 +28,8 @@ import { BuildProgress, readJsonLines } from '../src/builders/progress.js';
 import { packContext } from '../src/builders/context.js';
 import { loadConfig } from '../src/config.js';
 import { appFiles, type AppName } from '../test/fixtures/apps/index.js';
-import { REGISTRY, buildRecord, deleteRegistryRepo, git, makeRepo } from '../test/support/builders.js';
-import { startRedis } from '../test/support/redis.js';
+import { REGISTRY, buildRecord, deleteRegistryRepo, git, makeRepo } from '../dev/builders.js';
+import { startRedis } from '../dev/redis.js';
 
 const exec = promisify(execFile);
 const docker = new Docker();

@@ -29,10 +29,10 @@ import { DockerBuildRunner, logKey } from '../src/builders/index.js';
 import { loadConfig } from '../src/config.js';
 import { startServe, startWorker } from '../src/main.js';
 import type { BuildRecord } from '../src/store/index.js';
-import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, gitHttpServer, makeRepo } from '../test/support/builders.js';
-import { startRedis } from '../test/support/redis.js';
-import { LOCAL_SOURCES } from '../test/support/sources.js';
-import { ADMIN, SECRET, api, deliver, pushPayload } from '../test/support/webhooks.js';
+import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, gitHttpServer, makeRepo } from '../dev/builders.js';
+import { startRedis } from '../dev/redis.js';
+import { LOCAL_SOURCES } from '../dev/sources.js';
+import { ADMIN, SECRET, api, deliver, pushPayload } from '../dev/webhooks.js';
 
 const PUSHES = Number(process.env.BENCH_PUSHES ?? 12);
 const BUILDS = Number(process.env.BENCH_BUILDS ?? 5);

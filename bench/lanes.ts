@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Lanes, LaneWorker, type BuildRunner } from '../src/queue/index.js';
 import type { BuildRecord } from '../src/store/index.js';
-import { startRedis } from '../test/support/redis.js';
+import { startRedis } from '../dev/redis.js';
 
 const FLOOD = Number(process.env.FLOOD ?? 500);
 const QUIET = Number(process.env.QUIET ?? 20);

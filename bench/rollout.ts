@@ -16,8 +16,8 @@ import Docker from 'dockerode';
 import { promisify } from 'node:util';
 import { SwarmTarget } from '../src/deploy/index.js';
 import { environmentSpecs, validateConfig } from '../src/rules/index.js';
-import { buildTestImage, removeTestImages, TEST_REPOSITORY } from '../test/support/deploy-images.js';
-import { api, removeDeployObjects, settled, startDeployStack, startLoad } from '../test/support/deploy.js';
+import { buildTestImage, removeTestImages, TEST_REPOSITORY } from '../dev/deploy-images.js';
+import { api, removeDeployObjects, settled, startDeployStack, startLoad } from '../dev/deploy.js';
 
 const run = promisify(execFile);
 const REPO = 'slipway-bench/rollout';

@@ -197,7 +197,7 @@ async function main(): Promise<void> {
   const warmup = Number(process.env.BENCH_WARMUP ?? 3);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
   const body = payload();
-  const { startRedis } = await import('../test/support/redis.js');
+  const { startRedis } = await import('../dev/redis.js');
   const redis = await startRedis({ appendfsync: 'everysec' });
   const baseline = await startChild('baseline');
   const slipway = await startChild('slipway', redis.url).catch(async (err: unknown) => {

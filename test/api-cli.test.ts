@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startRedis } from './support/redis.js';
-import { ADMIN, api, deliver, pushPayload, SECRET, startIntake, type Intake } from './support/webhooks.js';
+import { freePort, startRedis } from '../dev/redis.js';
+import { ADMIN, api, deliver, pushPayload, SECRET, startIntake, type Intake } from '../dev/webhooks.js';
 
 /** The real `slipway` binary: server processes and client commands. */
 

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { previewRequest } from '../src/rules/index.js';
 import { AuditStore } from '../src/store/index.js';
-import { ADMIN, api, deliver, pushPayload, randomSha, startIntake, type Intake } from './support/webhooks.js';
+import { ADMIN, api, deliver, pushPayload, randomSha, startIntake, type Intake } from '../dev/webhooks.js';
 
 let intake: Intake;
 let url: string;

@@ -3,11 +3,12 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildRecord } from '../src/store/index.js';
-import { REGISTRY, deleteRegistryRepo, gitHttpServer, leftovers, makeRepo } from './support/builders.js';
-import { ADMIN, api, eventually, removeDeployObjects, settled } from './support/deploy.js';
+import { REGISTRY, deleteRegistryRepo, gitHttpServer, makeRepo } from '../dev/builders.js';
+import { leftovers } from './support/builders.js';
+import { ADMIN, api, eventually, removeDeployObjects, settled } from '../dev/deploy.js';
 import { appFiles, type AppName } from './fixtures/apps/index.js';
 import { startSlipway, type Slipway } from './support/slipway.js';
-import { SECRET, deliver, pushPayload } from './support/webhooks.js';
+import { SECRET, deliver, pushPayload } from '../dev/webhooks.js';
 
 /**
  * Real applications through slipway's default isolation: a signed push of each fixture app

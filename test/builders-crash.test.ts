@@ -7,10 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startServe, startWorker, type Running, type ServeHandle } from '../src/main.js';
 import type { BuildRecord } from '../src/store/index.js';
-import { startRedis, type TestRedis } from './support/redis.js';
-import { LOCAL_SOURCES } from './support/sources.js';
-import { ADMIN, SECRET, api, deliver, eventually, pushPayload } from './support/webhooks.js';
-import { BASE, REGISTRY, deleteRegistryRepo, gitHttpServer, leftovers, makeRepo, registryDigest } from './support/builders.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
+import { LOCAL_SOURCES } from '../dev/sources.js';
+import { ADMIN, SECRET, api, deliver, eventually, pushPayload } from '../dev/webhooks.js';
+import { BASE, REGISTRY, deleteRegistryRepo, gitHttpServer, makeRepo, registryDigest } from '../dev/builders.js';
+import { leftovers } from './support/builders.js';
 
 /** A `slipway worker` killed with SIGKILL mid-build: the next worker reaps what it left and the build still ends once. */
 
@@ -68,7 +69,7 @@ describe('worker SIGKILL mid-build', () => {
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     await eventually(async () => out.includes('slipway worker: started'));
 
-    const payload = pushPayload({ repo: REPO, ref: 'refs/heads/main', sha: (await import('./support/builders.js')).git(repoDir, 'rev-parse', 'HEAD') });
+    const payload = pushPayload({ repo: REPO, ref: 'refs/heads/main', sha: (await import('../dev/builders.js')).git(repoDir, 'rev-parse', 'HEAD') });
     (payload.repository as Record<string, unknown>).clone_url = `${git.url}/${path.basename(repoDir)}`;
     const id = ((await deliver(serve.url, { event: 'push', payload })).body as { builds: string[] }).builds[0]!;
 

@@ -6,18 +6,9 @@ import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerBuildRunner, reap } from '../src/builders/index.js';
-import { startRedis, type TestRedis } from './support/redis.js';
-import {
-  BASE,
-  REGISTRY,
-  buildRecord,
-  deleteRegistryRepo,
-  leftovers,
-  makeRepo,
-  memoryLog,
-  registryDigest,
-  registryLabels,
-} from './support/builders.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
+import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, makeRepo, registryDigest } from '../dev/builders.js';
+import { leftovers, memoryLog, registryLabels } from './support/builders.js';
 
 /** Dedicated engines: a dockerd per build, repository caches, isolation, cancel, a killed worker, the reaper. */
 

@@ -5,18 +5,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildRecord } from '../src/store/index.js';
 import { startSlipway, type Slipway } from './support/slipway.js';
-import { ADMIN, SECRET, api, deliver, eventually, pushPayload } from './support/webhooks.js';
-import {
-  BASE,
-  REGISTRY,
-  deleteRegistryRepo,
-  gitHttpServer,
-  leftovers,
-  makeRepo,
-  registryDigest,
-  registryLabels,
-  registryTags,
-} from './support/builders.js';
+import { ADMIN, SECRET, api, deliver, eventually, pushPayload } from '../dev/webhooks.js';
+import { BASE, REGISTRY, deleteRegistryRepo, gitHttpServer, makeRepo, registryDigest, registryTags } from '../dev/builders.js';
+import { leftovers, registryLabels } from './support/builders.js';
 
 /** End to end: a real signed push → lanes → a dedicated builder → tags and digest in the real registry; logs; cancel. */
 
@@ -88,7 +79,7 @@ describe('builds through a real signed webhook', () => {
   let firstId: string;
 
   it('a push to main builds, tags and pushes exactly as the rules say, with the registry digest on the record', async () => {
-    sha = (await import('./support/builders.js')).git(repoDir, 'rev-parse', 'HEAD');
+    sha = (await import('../dev/builders.js')).git(repoDir, 'rev-parse', 'HEAD');
     firstId = await push('refs/heads/main', sha);
     const record = await ended(firstId);
     expect(record).toMatchObject({ status: 'succeeded', error: null, sha, image: IMAGE });

@@ -10,8 +10,9 @@ import { DockerBuildRunner, parseEgressPolicy, type EgressPolicy, type Endpoint 
 import { nameservers, planRules, savedRules } from '../src/builders/egress.js';
 import { startDedicatedEngine } from '../src/builders/engine.js';
 import { loadConfig } from '../src/config.js';
-import { startRedis, type TestRedis } from './support/redis.js';
-import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, leftovers, makeRepo, memoryLog } from './support/builders.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
+import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, makeRepo } from '../dev/builders.js';
+import { leftovers, memoryLog } from './support/builders.js';
 
 /**
  * The egress policy of dedicated builds, attacked from inside a real RUN step: what `public` lets

@@ -6,8 +6,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerBuildRunner } from '../src/builders/index.js';
 import type { BuildRecord } from '../src/store/index.js';
-import { startRedis, type TestRedis } from './support/redis.js';
-import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, leftovers, makeRepo, memoryLog, registryLabels } from './support/builders.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
+import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, makeRepo } from '../dev/builders.js';
+import { leftovers, memoryLog, registryLabels } from './support/builders.js';
 
 /**
  * The BuildKit features real Dockerfiles use, through real dedicated slipway builds: multi-stage

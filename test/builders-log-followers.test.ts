@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LogFollowers, LogFollowersClosedError, openBuildLog, readLog, type FollowOptions, type LogEntry } from '../src/builders/index.js';
-import { eventually } from './support/deploy.js';
-import { startRedis, type TestRedis } from './support/redis.js';
+import { eventually } from '../dev/deploy.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
 
 /** Many followers of build logs on a few shared Redis connections, against a real Redis and the real log writer. */
 

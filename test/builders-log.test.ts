@@ -6,7 +6,7 @@ import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatEntry, LogFollowers, openBuildLog, readLog } from '../src/builders/index.js';
 import { packContext } from '../src/builders/context.js';
-import { startRedis, type TestRedis } from './support/redis.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
 
 /** The build log stream in a real Redis, and the build context packer on real directories. */
 

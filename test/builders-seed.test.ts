@@ -7,8 +7,9 @@ import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerBuildRunner } from '../src/builders/index.js';
-import { startRedis, type TestRedis } from './support/redis.js';
-import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, leftovers, makeRepo, memoryLog } from './support/builders.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
+import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, makeRepo } from '../dev/builders.js';
+import { leftovers, memoryLog } from './support/builders.js';
 
 /**
  * SLIPWAY_BASE_IMAGES: a worker pulls its base images once into a seed; a repository's first build

@@ -5,21 +5,9 @@ import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerBuildRunner } from '../src/builders/index.js';
-import { startRedis, type TestRedis } from './support/redis.js';
-import {
-  BASE,
-  REGISTRY,
-  authRegistry,
-  buildRecord,
-  deleteRegistryRepo,
-  gitHttpServer,
-  leftovers,
-  makeRepo,
-  memoryLog,
-  registryDigest,
-  registryLabels,
-  registryTags,
-} from './support/builders.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
+import { BASE, REGISTRY, buildRecord, deleteRegistryRepo, gitHttpServer, makeRepo, registryDigest, registryTags } from '../dev/builders.js';
+import { authRegistry, leftovers, memoryLog, registryLabels } from './support/builders.js';
 
 /** The runner on the shared (host) engine: source, context, BuildKit, push, digest, reuse, failures. */
 

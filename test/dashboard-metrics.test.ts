@@ -6,7 +6,7 @@ import { registerPipelineMetrics } from '../src/metrics/index.js';
 import { Lanes } from '../src/queue/index.js';
 import { LaneScripts } from '../src/queue/scripts.js';
 import { BuildStore, EventBus, type BuildRecord, type DeploymentRecord } from '../src/store/index.js';
-import { startRedis, type TestRedis } from './support/redis.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
 
 /**
  * Pipeline metrics on a real Redis: lane depth, wait and build outcomes from builds really queued

@@ -14,8 +14,8 @@ import { dockerClient } from '../src/main.js';
 import { startUp, type UpHandle } from '../src/cli/up.js';
 import type { BuildRecord, DeploymentRecord } from '../src/store/records.js';
 import { parseSourceAllow } from '../src/auth/index.js';
-import { freePort, startRedis, type TestRedis } from './support/redis.js';
-import { LOCAL_SOURCES } from './support/sources.js';
+import { freePort, startRedis, type TestRedis } from '../dev/redis.js';
+import { LOCAL_SOURCES } from '../dev/sources.js';
 
 /**
  * The dashboard in a real browser (Debian's Chromium through playwright-core) against a real

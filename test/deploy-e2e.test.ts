@@ -3,10 +3,10 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildRecord } from '../src/store/index.js';
-import { BASE, REGISTRY, deleteRegistryRepo, gitHttpServer, makeRepo } from './support/builders.js';
-import { ADMIN, api, eventually, removeDeployObjects, served, settled } from './support/deploy.js';
+import { BASE, REGISTRY, deleteRegistryRepo, gitHttpServer, makeRepo } from '../dev/builders.js';
+import { ADMIN, api, eventually, removeDeployObjects, served, settled } from '../dev/deploy.js';
 import { startSlipway, type Slipway } from './support/slipway.js';
-import { SECRET, deliver, pushPayload } from './support/webhooks.js';
+import { SECRET, deliver, pushPayload } from '../dev/webhooks.js';
 
 /**
  * The whole path with the real processes' wiring (startServe + startWorker): a signed push → a dedicated
@@ -90,7 +90,7 @@ afterAll(async () => {
 
 describe('push → build → staging → promote → production', () => {
   it('a push builds the image, staging rolls it out by itself, and a deployer promotes exactly that digest', async () => {
-    const { git: gitCmd } = await import('./support/builders.js');
+    const { git: gitCmd } = await import('../dev/builders.js');
     const sha = gitCmd(repoDir, 'rev-parse', 'HEAD');
     const payload = pushPayload({ repo: REPO, ref: 'refs/heads/main', sha });
     (payload.repository as Record<string, unknown>).clone_url = cloneUrl;

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeployError, networkName, SwarmTarget } from '../src/deploy/index.js';
 import type { RolloutRequest } from '../src/deploy/target.js';
 import { environmentSpecs, validateConfig } from '../src/rules/index.js';
-import { buildTestImage, removeTestImages, TEST_REPOSITORY, type TestImage } from './support/deploy-images.js';
-import { eventually, removeDeployObjects } from './support/deploy.js';
+import { buildTestImage, removeTestImages, TEST_REPOSITORY, type TestImage } from '../dev/deploy-images.js';
+import { eventually, removeDeployObjects } from '../dev/deploy.js';
 
 /**
  * An environment's overlay network on the host's real Swarm: slipway joins a network of that name only

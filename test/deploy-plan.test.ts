@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeploymentStore, DeployWorker, SwarmTarget } from '../src/deploy/index.js';
 import { environmentSpecs, validateConfig, type EnvironmentSpec } from '../src/rules/index.js';
 import type { DeploymentRecord } from '../src/store/records.js';
-import { startRedis, type TestRedis } from './support/redis.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
 
 const doc = (environments: unknown) => ({ repository: 'acme/web', image: 'localhost:5000/acme/web', environments });
 const spec = (env: unknown, name = 'staging'): EnvironmentSpec => environmentSpecs(validateConfig(doc({ [name]: env })))[name]!;

@@ -2,8 +2,8 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deployer, DeploymentStore, repoConfigSource, SwarmTarget } from '../src/deploy/index.js';
 import { RepoStore } from '../src/store/index.js';
-import { buildTestImage, removeTestImages, TEST_REPOSITORY, type TestImage } from './support/deploy-images.js';
-import { api, removeDeployObjects, settled, startDeployStack, type DeployStack } from './support/deploy.js';
+import { buildTestImage, removeTestImages, TEST_REPOSITORY, type TestImage } from '../dev/deploy-images.js';
+import { api, removeDeployObjects, settled, startDeployStack, type DeployStack } from '../dev/deploy.js';
 import type { TaskView } from '../src/deploy/index.js';
 
 /**

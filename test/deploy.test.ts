@@ -4,8 +4,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deployer, DeploymentStore, repoConfigSource } from '../src/deploy/index.js';
 import { AuditStore, buildKeys, BuildStore, encodeBuild, EventBus, RepoStore, type BuildRecord } from '../src/store/index.js';
-import { buildTestImage, removeTestImages, TEST_REPOSITORY, type TestImage } from './support/deploy-images.js';
-import { api, eventually, removeDeployObjects, served, settled, startDeployStack, startLoad, type DeployStack } from './support/deploy.js';
+import { buildTestImage, removeTestImages, TEST_REPOSITORY, type TestImage } from '../dev/deploy-images.js';
+import { api, eventually, removeDeployObjects, served, settled, startDeployStack, startLoad, type DeployStack } from '../dev/deploy.js';
 
 /**
  * End to end on the host's real Swarm and registry: staging and production of one repository, each a

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildRunner } from '../src/queue/index.js';
 import { startSlipway, type Slipway } from './support/slipway.js';
-import { ADMIN, SECRET, api, deliver, eventually, pushPayload } from './support/webhooks.js';
+import { ADMIN, SECRET, api, deliver, eventually, pushPayload } from '../dev/webhooks.js';
 
 /**
  * GitHub feedback as the real processes wire it: with SLIPWAY_GITHUB_API_URL and a status token set,

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { createGitHubReporter, githubEventReporter, redisDeploymentLinks, type GitHubReporter, type GitHubReporterOptions } from '../src/github/index.js';
 import { githubHostOf, reportTarget } from '../src/github/source-repo.js';
 import { BuildRecord, DeploymentRecord } from '../src/store/index.js';
-import { startRedis, type TestRedis } from './support/redis.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
 
 /**
  * The real @octokit/rest client against a local HTTP server standing in for GitHub's REST API

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Lanes } from '../src/queue/index.js';
 import type { BuildStatus } from '../src/store/index.js';
 import { newBuild, runEvents, waitFor } from './support/lanes.js';
-import { startRedis, type TestRedis } from './support/redis.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
 
 /** Lane workers in their own processes, killed the hard way (SIGKILL) or stopped with SIGTERM. */
 const log = pino({ level: 'silent' });

@@ -5,7 +5,7 @@ import { encodeBuild, BuildStore, unpackBuildEvent, type BuildRecord, type Packe
 import { laneKeys } from '../src/queue/index.js';
 import { LaneScripts, type Submission, type SubmissionAnswer } from '../src/queue/scripts.js';
 import { newBuild } from './support/lanes.js';
-import { startRedis, type TestRedis } from './support/redis.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
 
 /**
  * The lane scripts against random interleavings of submit / dispatch / claim / finish / hand back /

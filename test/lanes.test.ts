@@ -5,7 +5,7 @@ import { BuildNotFound, ConflictError, InvalidSubmission, Lanes, LaneWorker, typ
 import { unpackBuildEvent, type BuildRecord, type BuildStatus, type PackedBuildEvent } from '../src/store/index.js';
 import { LaneScripts } from '../src/queue/scripts.js';
 import { newBuild, recordingRunner, runEvents, waitFor, type RunEvent } from './support/lanes.js';
-import { startRedis, type TestRedis } from './support/redis.js';
+import { startRedis, type TestRedis } from '../dev/redis.js';
 
 const log = pino({ level: 'silent' });
 let srv: TestRedis;

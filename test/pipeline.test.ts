@@ -13,10 +13,10 @@ import { Lifecycle } from '../src/pipeline/index.js';
 import { Lanes } from '../src/queue/index.js';
 import { rulesEngine } from '../src/webhooks/index.js';
 import { BuildStore, RepoStore, buildKeys, encodeBuild, type BuildRecord } from '../src/store/index.js';
-import { eventually, removeDeployObjects, served } from './support/deploy.js';
-import { buildTestImage, type TestImage } from './support/deploy-images.js';
-import { freePort, startRedis, type TestRedis } from './support/redis.js';
-import { deleteRegistryRepo } from './support/builders.js';
+import { eventually, removeDeployObjects, served } from '../dev/deploy.js';
+import { buildTestImage, type TestImage } from '../dev/deploy-images.js';
+import { freePort, startRedis, type TestRedis } from '../dev/redis.js';
+import { deleteRegistryRepo } from '../dev/builders.js';
 
 /**
  * src/pipeline: a succeeded build is rolled out to the environments its rules name, even when the

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { laneKeys } from '../src/queue/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, deliver, eventually, pushPayload, startIntake, type Intake } from './support/webhooks.js';
+import { api, deliver, eventually, pushPayload, startIntake, type Intake } from '../dev/webhooks.js';
 
 /** Nothing acknowledged is lost: Redis with `appendfsync always`, SIGKILLed after N accepted deliveries. */
 let intake: Intake;

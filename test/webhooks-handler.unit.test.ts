@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSourceAllow } from '../src/auth/index.js';
 import { rulesEngine, CompiledCache, createDecider, createVerifier, createWebhookHandler, type WebhookRequest } from '../src/webhooks/index.js';
 import type { BuildRecord, DeliveryDecision, Receipt, StoredRepo } from '../src/store/index.js';
-import { SECRET, pushPayload, sign } from './support/webhooks.js';
+import { SECRET, pushPayload, sign } from '../dev/webhooks.js';
 
 /**
  * The webhook handler through its framework-free face (headers and raw body in, status and body

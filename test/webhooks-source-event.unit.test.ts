@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createVerifier, PushPayload, skipMarker, sourceEventFromPush } from '../src/webhooks/index.js';
-import { sign } from './support/webhooks.js';
+import { sign } from '../dev/webhooks.js';
 
 const base = {
   before: '1'.repeat(40),

@@ -5,8 +5,8 @@ import { Lanes } from '../src/queue/index.js';
 import { previewRef, type RepoConfig } from '../src/rules/index.js';
 import { keys, RepoStore } from '../src/store/index.js';
 import { rulesEngine, toBuildRecords } from '../src/webhooks/index.js';
-import { LOCAL_SOURCES } from './support/sources.js';
-import { api, deliver, eventually, PREVIOUS_SECRET, pushPayload, randomSha, sign, startIntake, type Intake } from './support/webhooks.js';
+import { LOCAL_SOURCES } from '../dev/sources.js';
+import { api, deliver, eventually, PREVIOUS_SECRET, pushPayload, randomSha, sign, startIntake, type Intake } from '../dev/webhooks.js';
 
 const require = createRequire(import.meta.url);
 

@@ -2,10 +2,10 @@ import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildRecord } from '../../src/store/index.js';
-import { REGISTRY } from '../support/builders.js';
-import { eventually, removeDeployObjects } from '../support/deploy.js';
+import { REGISTRY } from '../../dev/builders.js';
+import { eventually, removeDeployObjects } from '../../dev/deploy.js';
 import { startSlipway, type Slipway } from '../support/slipway.js';
-import { ADMIN, SECRET, api, deliver, pushPayload } from '../support/webhooks.js';
+import { ADMIN, SECRET, api, deliver, pushPayload } from '../../dev/webhooks.js';
 
 /**
  * Per-repository access through a real slipway: a token scoped to `acme/*` reads and writes its own

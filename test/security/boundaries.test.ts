@@ -4,10 +4,10 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBuildLog } from '../../src/builders/index.js';
 import { buildKeys, encodeBuild, type BuildRecord } from '../../src/store/index.js';
-import { BASE, REGISTRY, deleteRegistryRepo, git, gitHttpServer, makeRepo } from '../support/builders.js';
-import { eventually } from '../support/deploy.js';
+import { BASE, REGISTRY, deleteRegistryRepo, git, gitHttpServer, makeRepo } from '../../dev/builders.js';
+import { eventually } from '../../dev/deploy.js';
 import { startSlipway, type Slipway } from '../support/slipway.js';
-import { ADMIN, SECRET, api, deliver, pushPayload } from '../support/webhooks.js';
+import { ADMIN, SECRET, api, deliver, pushPayload } from '../../dev/webhooks.js';
 
 /**
  * Trust boundaries attacked through a real slipway (serve + worker on real Redis, Docker, registry

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startServe } from '../../src/main.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { ADMIN, SECRET } from '../support/webhooks.js';
+import { startRedis, type TestRedis } from '../../dev/redis.js';
+import { ADMIN, SECRET } from '../../dev/webhooks.js';
 
 /** Redis with a password (as every infra/ file runs it): slipway reaches it only with SLIPWAY_REDIS_PASSWORD. */
 let redis: TestRedis;

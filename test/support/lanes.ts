@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { BuildRecord } from '../../src/store/index.js';
+export { newBuild } from '../../dev/builders.js';
 import { NonRetryableBuildError, RetryableBuildError, type BuildRunner } from '../../src/queue/index.js';
 
 /** What the recording runner saw: one entry per start and end of a run, in Redis so separate processes share it. */
@@ -56,39 +56,6 @@ export async function runEvents(redis: Redis): Promise<RunEvent[]> {
   return (await redis.lrange(RUNS_KEY, 0, -1)).map((s) => JSON.parse(s) as RunEvent);
 }
 
-let counter = 0;
-/** A new queued build record. */
-export function newBuild(repo: string, over: Partial<BuildRecord> = {}): BuildRecord {
-  counter += 1;
-  return {
-    id: `b${Date.now().toString(36)}${counter.toString().padStart(4, '0')}`,
-    repo,
-    ref: 'refs/heads/main',
-    sha: 'a'.repeat(40),
-    rules: ['edge'],
-    tags: ['edge'],
-    image: `127.0.0.1:5000/${repo}`,
-    status: 'queued',
-    digest: null,
-    error: null,
-    queuedAt: new Date().toISOString(),
-    startedAt: null,
-    finishedAt: null,
-    deployments: [],
-    context: '.',
-    dockerfile: 'Dockerfile',
-    build_args: {},
-    cache: false,
-    deploy: [],
-    cloneUrl: null,
-    deliveryId: null,
-    trigger: 'webhook',
-    by: 'github:octocat',
-    supersededBy: null,
-    warnings: [],
-    ...over,
-  };
-}
 
 /** Polls `check` until it answers a value (not undefined/false) or `ms` pass. */
 export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, ms: number, what: string): Promise<T> {

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { startServe, startWorker, type Running, type ServeHandle } from '../../src/main.js';
 import type { BuildRunner } from '../../src/queue/index.js';
-import { startRedis, type TestRedis } from './redis.js';
-import { LOCAL_SOURCES } from './sources.js';
+import { startRedis, type TestRedis } from '../../dev/redis.js';
+import { LOCAL_SOURCES } from '../../dev/sources.js';
 
 export interface Slipway {
   redis: TestRedis;

@@ -1,10 +1,10 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import { loadConfig } from '../../src/config.js';
-import { startServe, type ServeHandle } from '../../src/main.js';
+import { loadConfig } from '../src/config.js';
+import { startServe, type ServeHandle } from '../src/main.js';
 import { startRedis, type TestRedis, type TestRedisOptions } from './redis.js';
 import { LOCAL_SOURCES } from './sources.js';
 
-/** Helpers shared by the intake suites (test/webhooks*.test.ts, test/api*.test.ts). */
+/** A real slipway intake on a Redis of its own, and a GitHub-like webhook client: for the intake suites and bench:builds. */
 
 export const SECRET = 'it-is-a-secret-to-everybody';
 export const PREVIOUS_SECRET = 'the-old-secret';

@@ -3,10 +3,10 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { loadConfig } from '../../src/config.js';
-import { DeploymentStore, DeployWorker, SwarmTarget, type DeployWorkerOptions } from '../../src/deploy/index.js';
-import { startServe, type ServeHandle } from '../../src/main.js';
-import { AuditStore, EventBus } from '../../src/store/index.js';
+import { loadConfig } from '../src/config.js';
+import { DeploymentStore, DeployWorker, SwarmTarget, type DeployWorkerOptions } from '../src/deploy/index.js';
+import { startServe, type ServeHandle } from '../src/main.js';
+import { AuditStore, EventBus } from '../src/store/index.js';
 import { startRedis, type TestRedis } from './redis.js';
 import { LOCAL_SOURCES } from './sources.js';
 
@@ -148,7 +148,7 @@ export interface LoadResult {
   errors: string[];
 }
 
-/** HTTP load from another process (test/support/deploy-load.ts) against a loopback port. */
+/** HTTP load from another process (dev/deploy-load.ts) against a loopback port. */
 export async function startLoad(port: number, concurrency = 8): Promise<{ stop(): Promise<LoadResult> }> {
   const script = fileURLToPath(new URL('./deploy-load.ts', import.meta.url));
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, `http://127.0.0.1:${port}/`, String(concurrency)], {
