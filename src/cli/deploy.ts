@@ -2,9 +2,19 @@ import type { Command } from 'commander';
 import { action, callApi, CliFailure, repoArg, sendJson } from './api-client.js';
 import type { DeploymentRecord } from '../store/index.js';
 
+interface ServiceView {
+  name: string;
+  service: string;
+  role: string;
+  source: string;
+  replicas: number;
+  ports: string[];
+}
+
 interface EnvironmentView {
   name: string;
   service: string;
+  services?: ServiceView[];
   current: DeploymentRecord | null;
   history: DeploymentRecord[];
 }
@@ -20,7 +30,8 @@ function envArg(value: string): string {
 }
 
 function describe(d: DeploymentRecord): string {
-  return `revision ${d.revision} (${d.id}) ${d.image}@${d.digest} ${d.status}${d.error ? `: ${d.error}` : ''}`;
+  const what = d.services ? d.services.map((s) => `${s.name}@${s.digest.slice(7, 19)}`).join(' ') : `${d.image}@${d.digest}`;
+  return `revision ${d.revision} (${d.id}) ${what} ${d.status}${d.error ? `: ${d.error}` : ''}`;
 }
 
 /** Follows a rollout until it ends; exits 1 unless it succeeded. */
@@ -29,8 +40,10 @@ async function follow(id: string): Promise<void> {
   for (;;) {
     const { body } = await call('GET', `/api/deployments/${encodeURIComponent(id)}`);
     const d = body as DeploymentRecord;
-    if (d.status !== last) process.stderr.write(`${d.status}\n`);
-    last = d.status;
+    // A release reports each service's step as it goes.
+    const now = d.services ? `${d.status}${d.phase === 'rolling_back' ? ' (rolling back)' : ''}: ${d.services.map((s) => `${s.name} ${s.status}`).join(', ')}` : d.status;
+    if (now !== last) process.stderr.write(`${now}\n`);
+    last = now;
     if (d.status !== 'pending' && d.status !== 'running') {
       process.stdout.write(`${describe(d)}\n`);
       if (d.status !== 'succeeded') throw new CliFailure(`rollout ${d.id} ended ${d.status}`, 1);
@@ -40,15 +53,37 @@ async function follow(id: string): Promise<void> {
   }
 }
 
+function printTable(head: string[], rows: string[][], indent = ''): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const r of [head, ...rows]) process.stdout.write(`${indent}${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+}
+
 function printStatus(envs: EnvironmentView[]): void {
   const rows = envs.map((e) => {
     const latest = e.history[0];
     const rolling = latest && (latest.status === 'pending' || latest.status === 'running') ? `${latest.status} r${latest.revision}` : '';
     return [e.name, e.service, e.current ? `r${e.current.revision}` : '-', e.current ? e.current.digest.slice(0, 19) : '-', e.current?.finishedAt ?? '-', rolling || (latest && latest.status !== 'succeeded' ? `last r${latest.revision} ${latest.status}` : '')];
   });
-  const head = ['ENV', 'SERVICE', 'CURRENT', 'DIGEST', 'SINCE', 'ROLLOUT'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [head, ...rows]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  printTable(['ENV', 'SERVICE', 'CURRENT', 'DIGEST', 'SINCE', 'ROLLOUT'], rows);
+}
+
+/**
+ * The services of an application environment: what its current release runs, and where the newest
+ * release stands service by service while it rolls (or how it ended, when it did not succeed).
+ */
+function printServices(e: EnvironmentView): void {
+  if (!e.services) return;
+  const latest = e.history[0];
+  const showLatest = latest && latest.id !== e.current?.id;
+  const rows = e.services.map((s) => {
+    const running = e.current?.services?.find((c) => c.name === s.name);
+    const next = showLatest ? latest.services?.find((c) => c.name === s.name) : undefined;
+    const release = next ? `r${latest.revision} ${next.status}${next.status !== 'pending' && next.digest !== running?.digest ? ` → ${next.digest.slice(0, 19)}` : ''}` : '';
+    return [s.name, s.service, s.role, s.role === 'job' ? '-' : String(s.replicas), s.ports.join(',') || '-', running ? running.digest.slice(0, 19) : '-', release];
+  });
+  process.stdout.write(`\n${e.name}: ${e.services.length} services, in rollout order\n`);
+  printTable(['NAME', 'SWARM SERVICE', 'ROLE', 'REPLICAS', 'PORTS', 'DIGEST', 'RELEASE'], rows, '  ');
+  if (showLatest && latest.error) process.stdout.write(`  r${latest.revision} ${latest.status}: ${latest.error}\n`);
 }
 
 /** `slipway promote`, `slipway rollback`, `slipway status`: clients of the API (SLIPWAY_URL, SLIPWAY_TOKEN). */
@@ -108,6 +143,8 @@ export function registerDeployCommands(program: Command): void {
           const e = body as EnvironmentView;
           if (opts.json) return void process.stdout.write(`${JSON.stringify(e, null, 2)}\n`);
           printStatus([e]);
+          printServices(e);
+          if (e.history.length > 0) process.stdout.write('\nhistory:\n');
           for (const d of e.history) process.stdout.write(`  ${d.trigger.padEnd(8)} by ${d.by}: ${describe(d)}\n`);
           return;
         }
@@ -115,7 +152,10 @@ export function registerDeployCommands(program: Command): void {
         const envs = body.environments as EnvironmentView[];
         if (opts.json) return void process.stdout.write(`${JSON.stringify(envs, null, 2)}\n`);
         if (envs.length === 0) process.stdout.write(`${repo} has no environments\n`);
-        else printStatus(envs);
+        else {
+          printStatus(envs);
+          for (const e of envs) printServices(e);
+        }
       }),
     );
 }

@@ -2,7 +2,7 @@
 export class DeployError extends Error {
   override readonly name = 'DeployError';
   constructor(
-    readonly status: 400 | 403 | 404 | 409 | 422,
+    readonly status: 400 | 403 | 404 | 409 | 422 | 503,
     readonly code: string,
     message: string,
     readonly errors: { path: string; message: string }[] = [],

@@ -15,7 +15,7 @@ export interface RolloutPlan {
 }
 
 const Ms = z.number().int().min(0);
-const FrozenEnvironment = z.object({
+const FrozenService = z.object({
   name: z.string(),
   service: z.string(),
   replicas: z.number().int().min(0),
@@ -35,6 +35,22 @@ const FrozenEnvironment = z.object({
   }),
   promoteFrom: z.string().optional(),
   protected: z.boolean(),
+  command: z.array(z.string()).min(1).optional(),
+  network: z.string().optional(),
+});
+const FrozenEnvironment = FrozenService.extend({
+  services: z
+    .array(
+      z.object({
+        name: z.string(),
+        role: z.enum(['web', 'worker', 'job']),
+        source: z.union([z.object({ rule: z.string() }), z.object({ image: z.string(), digest: z.string() })]),
+        dependsOn: z.array(z.string()),
+        spec: FrozenService,
+      }),
+    )
+    .min(1)
+    .optional(),
 });
 const FrozenPlan: z.ZodType<RolloutPlan> = z.object({ config: FrozenEnvironment });
 
@@ -176,6 +192,11 @@ export class DeploymentStore {
   async revertCurrent(record: DeploymentRecord, previousId: string | null): Promise<void> {
     const key = this.k('deploy', 'current', this.envKey(record));
     await REVERT_CURRENT.run(this.redis, [key], [record.id, previousId ?? '']);
+  }
+
+  /** The environment runs nothing now (it was removed); its history stays. */
+  async forgetCurrent(e: EnvKey): Promise<void> {
+    await this.redis.del(this.k('deploy', 'current', this.envKey(e)));
   }
 
   async current(e: EnvKey): Promise<DeploymentRecord | null> {

@@ -144,6 +144,57 @@ export class SwarmTarget implements Target {
     }
   }
 
+  async runJob(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal): Promise<RolloutOutcome> {
+    const { service } = req.config;
+    const network = await this.ensureNetwork(req);
+    let svc = await this.inspect(service);
+    if (svc) this.assertOwned(svc, req.repo, req.environment);
+    // A job runs once per release: an earlier release's run is replaced, this release's (a restarted worker) is followed.
+    if (svc && svc.Spec?.Labels?.[LABEL_DEPLOYMENT] !== req.deploymentId) {
+      await this.docker.getService(svc.ID).remove();
+      svc = null;
+    }
+    if (!svc) {
+      const spec = serviceSpec(req, network);
+      await this.docker.createService({
+        ...spec,
+        Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
+        // A job's task ends: an image's HEALTHCHECK means nothing for it, and a failed run is the answer, not retried.
+        TaskTemplate: { ...spec.TaskTemplate, ContainerSpec: { ...spec.TaskTemplate.ContainerSpec, HealthCheck: { Test: ['NONE'] } }, RestartPolicy: { Condition: 'none' } },
+        UpdateConfig: undefined,
+        RollbackConfig: undefined,
+        EndpointSpec: { Mode: 'dnsrr' },
+      } as unknown as Docker.CreateServiceOptions);
+      svc = await this.inspect(service);
+      if (!svc) return { status: 'failed', reason: `job ${service} disappeared as it was created` };
+    }
+    for (;;) {
+      signal?.throwIfAborted();
+      const tasks = await this.serviceTasks(svc.ID);
+      if (tasks.some((t) => t.Status?.State === 'complete')) return { status: 'succeeded' };
+      const failed = tasks.find((t) => ['failed', 'rejected'].includes(t.Status?.State ?? ''));
+      if (failed) {
+        const logs = await this.logTail(svc.ID);
+        return { status: 'failed', reason: `job ${service} failed: ${failed.Status?.Err || failed.Status?.Message || failed.Status?.State}${logs ? `; its last output: ${logs}` : ''}` };
+      }
+      if (Date.now() > deadlineAt) {
+        await this.docker.getService(svc.ID).remove().catch(() => undefined);
+        return { status: 'failed', reason: `job ${service} did not finish before slipway's deadline; it was stopped` };
+      }
+      await this.sleep(this.pollMs, signal);
+    }
+  }
+
+  /** The last lines a service's tasks wrote, joined with ` | ` (empty when the engine keeps none). */
+  private async logTail(serviceId: string, lines = 5): Promise<string> {
+    try {
+      const raw = (await this.docker.getService(serviceId).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
+      return demuxLogs(raw).split('\n').map((l) => l.trim()).filter(Boolean).slice(-lines).join(' | ');
+    } catch {
+      return '';
+    }
+  }
+
   async state(config: EnvironmentSpec): Promise<RunningState> {
     const svc = await this.inspect(config.service);
     if (!svc) return { imageRef: null, deploymentId: null, rolling: false, updateState: null, updateStartedAt: null };
@@ -178,11 +229,15 @@ export class SwarmTarget implements Target {
   }
 
   async remove(repo: string, config: EnvironmentSpec): Promise<void> {
+    // An application: each of its services, then the network they share.
+    for (const svc of config.services ?? []) await this.remove(repo, svc.spec);
     await this.removeProxy(config);
     // Only what carries this repository's and environment's labels goes: never another's service or network.
     const svc = await this.inspect(config.service);
     if (svc && isOwnedBy(svc.Spec?.Labels ?? {}, repo, config.name)) await this.docker.getService(svc.ID).remove();
     await this.removeConfigs(config.service, null);
+    // A release's service shares its environment's network: that goes with the environment.
+    if (config.network) return;
     const net = await this.findNetwork(networkName(config.service));
     if (net && isOwnedBy(net.Labels ?? {}, repo, config.name)) {
       // The network goes once its tasks have stopped; Swarm detaches them asynchronously.
@@ -276,7 +331,7 @@ export class SwarmTarget implements Target {
 
   /** The environment's network: created with its owner's labels, or reused only when it carries them. */
   private async ensureNetwork(req: RolloutRequest): Promise<string> {
-    const name = networkName(req.config.service);
+    const name = req.config.network ?? networkName(req.config.service);
     const found = await this.findNetwork(name);
     if (found) return this.ownedNetwork(found, req.repo, req.environment);
     try {
@@ -377,6 +432,18 @@ export function proxyName(service: string): string {
   return `${service}-proxy`;
 }
 
+/** The text of the Engine's multiplexed log stream (8-byte frame headers, no TTY). */
+function demuxLogs(raw: Buffer): string {
+  const out: Buffer[] = [];
+  let at = 0;
+  while (at + 8 <= raw.length) {
+    const size = raw.readUInt32BE(at + 4);
+    out.push(raw.subarray(at + 8, at + 8 + size));
+    at += 8 + size;
+  }
+  return Buffer.concat(out).toString('utf8');
+}
+
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -422,6 +489,7 @@ export function serviceSpec(req: RolloutRequest, network: string) {
     TaskTemplate: {
       ContainerSpec: {
         Image: req.imageRef,
+        ...(config.command ? { Args: config.command } : {}),
         Labels: labels,
         Env: Object.entries(config.env).map(([k, v]) => `${k}=${v}`),
         // An init process reaps children and forwards signals: tasks stop in a fraction of a second.

@@ -62,6 +62,11 @@ export interface Target {
    * `succeeded`, or how it ended otherwise (a rollback in the trailing window).
    */
   confirm(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal): Promise<RolloutOutcome>;
+  /**
+   * Runs a release's `job` service (`req.config`) once to completion: replaces an earlier release's run,
+   * follows this release's if one is under way (a restarted worker). `failed` names the exit and the last output.
+   */
+  runJob(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal): Promise<RolloutOutcome>;
   state(config: EnvironmentSpec): Promise<RunningState>;
   /** The environment's service's tasks now (empty when the service does not exist). */
   tasks(config: EnvironmentSpec): Promise<TaskView[]>;

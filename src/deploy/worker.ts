@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { EnvironmentSpec } from '../rules/index.js';
 import type { DeploymentRecord } from '../store/records.js';
 import type { AuditSink, DeploymentEvents } from './deployer.js';
+import { ReleaseRollout } from './release.js';
 import type { DeploymentStore } from './store.js';
 import type { RolloutOutcome, RolloutRequest, Target } from './target.js';
 
@@ -37,11 +38,22 @@ export class DeployWorker {
   private readonly clock: () => Date;
   private readonly pollMs: number;
   private readonly lockTtlMs: number;
+  private readonly releases: ReleaseRollout;
 
   constructor(private readonly opts: DeployWorkerOptions) {
     this.clock = opts.clock ?? (() => new Date());
     this.pollMs = opts.pollMs ?? 100;
     this.lockTtlMs = opts.lockTtlMs ?? 15_000;
+    this.releases = new ReleaseRollout({
+      store: opts.store,
+      target: opts.target,
+      deadlineMs: (config) => this.deadline(config),
+      log: opts.log,
+      progress: async (record) => {
+        await opts.store.save(record);
+        this.publish(record);
+      },
+    });
   }
 
   start(): void {
@@ -141,6 +153,7 @@ export class DeployWorker {
     await store.save(running);
     this.publish(running);
     this.opts.log?.info({ deployment: id, repo: record.repo, environment: record.environment, digest: record.digest }, 'rollout started');
+    if (plan.config.services) return this.release(running, plan.config);
     const req = this.rolloutRequest(running, plan.config);
     let outcome: RolloutOutcome;
     try {
@@ -175,6 +188,18 @@ export class DeployWorker {
     await this.end(ended, confirmed);
   }
 
+  /** Rolls a release of services out (or on, after a worker died mid-release) and ends it. */
+  private async release(record: DeploymentRecord, config: EnvironmentSpec): Promise<void> {
+    let result;
+    try {
+      result = await this.releases.run(record, config, this.abort.signal);
+    } catch (err) {
+      if (this.abort.signal.aborted) return; // left running: the next worker carries it on from its saved progress
+      result = { record: (await this.opts.store.get(record.id)) ?? record, outcome: { status: 'failed', reason: (err as Error).message } as const };
+    }
+    await this.end(result.record, result.outcome);
+  }
+
   /** Settles a rollout whose worker died, from what the service really runs now. */
   private async reconcile(record: DeploymentRecord): Promise<void> {
     const { store, target } = this.opts;
@@ -184,6 +209,7 @@ export class DeployWorker {
       return;
     }
     this.opts.log?.info({ deployment: record.id }, 'settling a rollout left running');
+    if (plan.config.services) return this.release(record, plan.config);
     const req = this.rolloutRequest(record, plan.config);
     let outcome: RolloutOutcome;
     try {
@@ -220,6 +246,7 @@ export class DeployWorker {
       from: previous?.digest ?? null,
       to: record.digest,
       result: ended.error ? `${ended.status}: ${ended.error}` : ended.status,
+      ...(ended.services ? { changes: ended.services.map((s) => `${s.name}: ${s.before ?? 'none'} → ${s.digest} (${s.status})`) } : {}),
     });
     return ended;
   }

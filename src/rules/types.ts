@@ -44,7 +44,28 @@ export interface UpdateConfig {
   max_failure_ratio: number;
 }
 
+export type ServiceRole = 'web' | 'worker' | 'job';
+
+/** One service of a multi-service environment, normalised (rules.md, "Services"). */
+export interface ServiceConfig {
+  /** Exactly one of `build` (a rule of this repository whose builds feed the service) and `image` (`repository@sha256:<hex>`). */
+  build?: string;
+  image?: string;
+  role: ServiceRole;
+  /** The container's command (Swarm's Args): exec form; a string was normalised to `["/bin/sh", "-c", string]`. */
+  command?: string[];
+  /** Merged over the environment's `env`. */
+  env: Record<string, string>;
+  /** Absent for a job (it runs once); else the environment's `replicas` when not given. */
+  replicas?: number;
+  ports: string[];
+  health?: HealthConfig;
+  /** Services updated before this one. */
+  depends_on: string[];
+}
+
 export interface EnvironmentConfig {
+  /** The Swarm service's name; with `services`, the prefix of every service's name (`<service>-<name>`). */
   service: string;
   replicas: number;
   /** `"host:container"` or `"host:container/udp"`, as written. */
@@ -55,6 +76,10 @@ export interface EnvironmentConfig {
   update: UpdateConfig;
   promote_from?: string;
   protected: boolean;
+  /** The single service's command (exec form); with `services` each service has its own. */
+  command?: string[];
+  /** Present: the environment is an application of several services, released as one. */
+  services?: Record<string, ServiceConfig>;
 }
 
 export interface BuilderConfig {
@@ -115,6 +140,29 @@ export interface EnvironmentSpec {
   };
   promoteFrom?: string;
   protected: boolean;
+  /** The container's command (Swarm's ContainerSpec.Args); absent: the image's CMD. */
+  command?: string[];
+  /** The overlay network the service joins; absent: its own `<service>-net`. A release's services share their environment's. */
+  network?: string;
+  /** Present: the services of the environment, in rollout order (jobs first, then by `depends_on`, config order otherwise). */
+  services?: ServiceSpec[];
+}
+
+/** Where a service's image comes from: this repository's builds of a rule, or an image pinned by digest. */
+export type ServiceSource = { rule: string } | { image: string; digest: string };
+
+export interface ServiceSpec {
+  /** The name in the config (`web`, `worker`, `migrate`). */
+  name: string;
+  role: ServiceRole;
+  source: ServiceSource;
+  dependsOn: string[];
+  /**
+   * How the service runs, in the single-service form the Swarm target rolls out: `service` is the
+   * Swarm name `<environment service>-<name>`, `network` the environment's shared network, `env`
+   * merged, `replicas` 0 for a job; `name`, `update`, `endpoint`, `protected` are the environment's.
+   */
+  spec: EnvironmentSpec;
 }
 
 export interface BuilderSpec {

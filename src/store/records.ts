@@ -41,6 +41,27 @@ export const TERMINAL_BUILD_STATUSES: readonly BuildStatus[] = ['succeeded', 'fa
 export const DeploymentStatus = z.enum(['pending', 'running', 'succeeded', 'rolled_back', 'failed']);
 export type DeploymentStatus = z.infer<typeof DeploymentStatus>;
 
+/** Where one service of a release stands: `unchanged` ran this digest and spec already; `removed` was new in a release rolled back. */
+export const ReleaseServiceStatus = z.enum(['pending', 'running', 'succeeded', 'unchanged', 'rolled_back', 'failed', 'removed']);
+export type ReleaseServiceStatus = z.infer<typeof ReleaseServiceStatus>;
+
+/** One service of a release: what it runs in this release, and what it ran before (for the audit and the rollback). */
+export const ReleaseService = z.object({
+  name: z.string(),
+  /** The Swarm service's name. */
+  service: z.string(),
+  role: z.enum(['web', 'worker', 'job']),
+  image: z.string(),
+  digest: z.string(),
+  /** The build the digest came from, when known. */
+  build: z.string().nullable(),
+  /** The digest it ran in the previous release, null when it is new in this one. */
+  before: z.string().nullable(),
+  status: ReleaseServiceStatus,
+  error: z.string().nullable(),
+});
+export type ReleaseService = z.infer<typeof ReleaseService>;
+
 export const DeploymentRecord = z.object({
   id: z.string(),
   repo: z.string(),
@@ -57,6 +78,13 @@ export const DeploymentRecord = z.object({
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   error: z.string().nullable(),
+  /**
+   * A release of a multi-service environment: every service with its digest, in rollout order. The
+   * top-level digest and image are then the first web (else first) service's.
+   */
+  services: z.array(ReleaseService).optional(),
+  /** `rolling_back`: a service failed and the services already updated are being restored (a release's own undo). */
+  phase: z.enum(['rolling_out', 'rolling_back']).optional(),
 });
 export type DeploymentRecord = z.infer<typeof DeploymentRecord>;
 

@@ -58,6 +58,10 @@ export const environmentRoutes: RouteModule = (router, { requireRole, deployer, 
     res.status(202).json(record);
   });
 
+  router.delete(`${base}/:env`, requireRole('admin'), async (req, res) => {
+    res.json(await deployer.remove(repoOf(req, res), envParam(req.params), principal(res)));
+  });
+
   router.get('/api/deployments/:id', requireRole('viewer'), async (req, res) => {
     const id = String(req.params.id);
     const found = await deployer.deployment(id).catch((err: unknown) => {
