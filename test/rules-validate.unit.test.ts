@@ -404,3 +404,77 @@ describe('previewRequest (POST /api/rules/preview)', () => {
     expect(() => previewRequest({ ref: 'refs/heads/main' })).toThrowError('config: required');
   });
 });
+
+describe('environments of several services', () => {
+  const app = (services: Record<string, unknown>, env: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
+    ...base,
+    environments: { staging: { service: 'shop-staging', replicas: 2, env: { LOG: 'info' }, services, ...env } },
+    rules: [{ ...rule, name: 'app', deploy: 'staging' }],
+    ...extra,
+  });
+  const pinned = `127.0.0.1:5000/lib/cache@sha256:${'b'.repeat(64)}`;
+
+  it('normalises services: role from ports, merged env, replicas from the environment, shell commands', () => {
+    const config = validateConfig(app({
+      migrate: { build: 'app', role: 'job', command: 'node dist/migrate.js' },
+      web: { build: 'app', ports: ['18080:8080'], depends_on: ['worker'] },
+      worker: { build: 'app', env: { QUEUE: 'orders' }, replicas: 1 },
+      cache: { image: pinned },
+    }));
+    expect(config.environments.staging!.services).toEqual({
+      migrate: { build: 'app', role: 'job', command: ['/bin/sh', '-c', 'node dist/migrate.js'], env: { LOG: 'info' }, ports: [], depends_on: [] },
+      web: { build: 'app', role: 'web', env: { LOG: 'info' }, replicas: 2, ports: ['18080:8080'], depends_on: ['worker'] },
+      worker: { build: 'app', role: 'worker', env: { LOG: 'info', QUEUE: 'orders' }, replicas: 1, ports: [], depends_on: [] },
+      cache: { image: pinned, role: 'worker', env: { LOG: 'info' }, replicas: 2, ports: [], depends_on: [] },
+    });
+  });
+
+  it('validates its own normalised form to the same document (what the API stores is read back)', () => {
+    const once = validateConfig(app({ migrate: { build: 'app', role: 'job', command: 'true' }, web: { build: 'app', ports: ['18080:8080'], health: { cmd: ['NONE'] } }, cache: { image: pinned } }));
+    expect(validateConfig(JSON.parse(JSON.stringify(once)))).toEqual(once);
+  });
+
+  it('orders services for rollout: jobs first, then each after what it depends on', () => {
+    const spec = environmentSpecs(validateConfig(app({
+      web: { build: 'app', ports: ['18080:8080'], depends_on: ['worker'] },
+      worker: { build: 'app', depends_on: ['cache'] },
+      migrate: { build: 'app', role: 'job' },
+      cache: { image: pinned },
+    }))).staging!;
+    expect(spec.services!.map((s) => s.name)).toEqual(['migrate', 'cache', 'worker', 'web']);
+    const web = spec.services!.find((s) => s.name === 'web')!;
+    expect(web.spec).toMatchObject({ name: 'staging', service: 'shop-staging-web', network: 'shop-staging-net', replicas: 2, ports: [{ published: 18080, target: 8080, protocol: 'tcp' }] });
+    expect(spec.services!.find((s) => s.name === 'cache')!.source).toEqual({ image: '127.0.0.1:5000/lib/cache', digest: `sha256:${'b'.repeat(64)}` });
+    expect(spec.services!.find((s) => s.name === 'migrate')!.spec.replicas).toBe(0);
+  });
+
+  const table: [string, unknown, string, string][] = [
+    ['neither build nor image', app({ web: {} }), 'environments.staging.services.web', 'exactly one of build'],
+    ['both build and image', app({ web: { build: 'app', image: pinned } }), 'environments.staging.services.web', 'exactly one of build'],
+    ['an image by tag', app({ web: { image: 'redis:7' }, w: { build: 'app' } }), 'environments.staging.services.web.image', 'pinned by digest'],
+    ['an unknown rule', app({ web: { build: 'nope' }, w: { build: 'app' } }), 'environments.staging.services.web.build', 'unknown rule "nope"'],
+    ['an unknown key', app({ web: { build: 'app', volumes: [] } }), 'environments.staging.services.web.volumes', 'unknown key'],
+    ['a bad role', app({ web: { build: 'app', role: 'cron' } }), 'environments.staging.services.web.role', 'web'],
+    ['a job with replicas', app({ m: { build: 'app', role: 'job', replicas: 2 } }), 'environments.staging.services.m.replicas', 'runs once'],
+    ['a job with ports', app({ m: { build: 'app', role: 'job', ports: ['1:2'] } }), 'environments.staging.services.m.ports', 'runs once'],
+    ['a port twice', app({ a: { build: 'app', ports: ['18080:80'] }, b: { build: 'app', ports: ['18080:81'] } }), 'environments.staging.services.b.ports[0]', 'already published by service "a"'],
+    ['an unknown dependency', app({ a: { build: 'app', depends_on: ['db'] } }), 'environments.staging.services.a.depends_on[0]', 'unknown service "db"'],
+    ['depending on a job', app({ a: { build: 'app', depends_on: ['m'] }, m: { build: 'app', role: 'job' } }), 'environments.staging.services.a.depends_on[0]', 'jobs run before'],
+    ['a cycle', app({ a: { build: 'app', depends_on: ['b'] }, b: { build: 'app', depends_on: ['a'] } }), 'environments.staging.services.a.depends_on', 'cycle: a → b → a'],
+    ['a bad command', app({ a: { build: 'app', command: [] } }), 'environments.staging.services.a.command', 'list of strings'],
+    ['no services', app({}), 'environments.staging.services', 'at least one service'],
+    ['environment-level ports', app({ a: { build: 'app' } }, { ports: ['1:2'] }), 'environments.staging.ports', 'per service'],
+    ['a name too long for Swarm', app({ [`a${'b'.repeat(60)}`]: { build: 'app' } }), `environments.staging.services.a${'b'.repeat(60)}`, 'longer than 63'],
+    ['a rule deploying to an application it feeds nothing of', app({ a: { image: pinned } }), 'rules[0].deploy', 'no service of staging is built by rule app'],
+    [
+      'promote_from between different services',
+      { ...app({ a: { build: 'app' } }), environments: { staging: { service: 's', services: { a: { build: 'app' } } }, production: { service: 'p', promote_from: 'staging', services: { a: { build: 'app' }, b: { build: 'app' } } } } },
+      'environments.production.promote_from',
+      'same services',
+    ],
+  ];
+  it.each(table)('%s', (_what, doc, path, fragment) => {
+    const found = problems(doc);
+    expect(found.find((p) => p.path === path)?.message ?? JSON.stringify(found)).toContain(fragment);
+  });
+});

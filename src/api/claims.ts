@@ -21,6 +21,14 @@ export function claimsOf(config: RepoConfig): PlacedClaim[] {
     env.ports.forEach((p, i) => {
       out.push({ field: `port:${portKey(p)}`, holder, path: `environments.${name}.ports[${i}]`, what: `host port ${portKey(p)}` });
     });
+    for (const [svcName, svc] of Object.entries(env.services ?? {})) {
+      const path = `environments.${name}.services.${svcName}`;
+      const service = `${env.service}-${svcName}`;
+      out.push({ field: `service:${service}`, holder, path, what: `service ${service}` });
+      svc.ports.forEach((p, i) => {
+        out.push({ field: `port:${portKey(p)}`, holder, path: `${path}.ports[${i}]`, what: `host port ${portKey(p)}` });
+      });
+    }
   }
   return out;
 }

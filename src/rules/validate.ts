@@ -15,6 +15,7 @@ import type {
   HealthConfig,
   RepoConfig,
   Rule,
+  ServiceConfig,
   SourceConfig,
   UpdateConfig,
 } from './types.js';
@@ -38,7 +39,10 @@ const TOP_KEYS = ['repository', 'image', 'default_branch', 'builder', 'source', 
 /** What `FROM … AS <name>` accepts (BuildKit compares stage names case-insensitively). */
 const STAGE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
 const RULE_KEYS = ['name', 'source', 'match', 'semver', 'tags', 'dockerfile', 'context', 'build_args', 'paths', 'autobuild', 'cache', 'target', 'deploy'];
-const ENV_KEYS = ['service', 'replicas', 'ports', 'endpoint', 'env', 'health', 'update', 'promote_from', 'protected'];
+const ENV_KEYS = ['service', 'replicas', 'ports', 'endpoint', 'env', 'health', 'update', 'promote_from', 'protected', 'command', 'services'];
+const SERVICE_KEYS = ['build', 'image', 'role', 'command', 'env', 'replicas', 'ports', 'health', 'depends_on'];
+/** An image pinned by digest: `repository@sha256:<hex>`, no tag. */
+const PINNED_IMAGE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*@sha256:[a-f0-9]{64}$/;
 const HEALTH_KEYS = ['cmd', 'interval', 'timeout', 'retries', 'start_period'];
 const UPDATE_KEYS = ['parallelism', 'delay', 'order', 'failure_action', 'monitor', 'max_failure_ratio'];
 const BUILDER_KEYS = ['isolation', 'timeout', 'cancel_superseded', 'concurrency', 'memory', 'cpus', 'network'];
@@ -220,6 +224,7 @@ export function checkConfig(doc: unknown): { config: RepoConfig; rules: CheckedR
     }
   }
 
+  checkServiceSources(c, environments, rules ? rules.map((r) => r.rule) : null);
   if (c.problems.length > 0) throw new RulesError(c.problems);
   const config: RepoConfig = {
     repository: repository!,
@@ -324,18 +329,7 @@ function checkEnvironment(c: Checker, e: Obj, p: string): EnvironmentConfig {
   if (service !== undefined && (service.length > 63 || !SERVICE_NAME.test(service))) {
     c.add(`${p}.service`, `${JSON.stringify(service)} is not a Docker service name (letters and digits, - and _ between them, at most 63)`);
   }
-  const ports: string[] = [];
-  if (has(e, 'ports')) {
-    const raw = e.ports;
-    if (!Array.isArray(raw)) c.add(`${p}.ports`, `must be a list like ["18080:8080"], not ${describe(raw)}`);
-    else
-      raw.forEach((v, i) => {
-        const m = typeof v === 'string' ? PORT.exec(v) : null;
-        const ok = m && [m[1], m[2]].every((n) => Number(n) >= 1 && Number(n) <= 65535);
-        if (!ok) c.add(`${p}.ports[${i}]`, `must be "host:container" with ports 1-65535 and optional /tcp or /udp (e.g. "18080:8080"), not ${describe(v)}`);
-        else ports.push(v as string);
-      });
-  }
+  const ports = checkPorts(c, e, p);
   const env: EnvironmentConfig = {
     service: service ?? '',
     replicas: c.int(e, 'replicas', p, 0, 100, 1),
@@ -349,6 +343,14 @@ function checkEnvironment(c: Checker, e: Obj, p: string): EnvironmentConfig {
   if (health) env.health = health;
   const from = c.string(e, 'promote_from', p);
   if (from !== undefined) env.promote_from = from;
+  const command = checkCommand(c, e, p);
+  const services = has(e, 'services') ? checkServices(c, e, p, env) : undefined;
+  if (services) {
+    // The normalised form carries `ports: []`: only ports actually given are a problem.
+    for (const key of ['ports', 'health', 'command']) {
+      if (has(e, key) && !(key === 'ports' && ports.length === 0)) c.add(`${p}.${key}`, `with services, give ${key} per service (environments.<env>.services.<name>.${key})`);
+    }
+  }
   // keep the documented key order in the JSON form
   const { service: s, replicas, ports: pts, endpoint, env: vars, health: h, update, promote_from, protected: prot } = env;
   return {
@@ -361,7 +363,159 @@ function checkEnvironment(c: Checker, e: Obj, p: string): EnvironmentConfig {
     update,
     ...(promote_from !== undefined ? { promote_from } : {}),
     protected: prot,
+    ...(command && !services ? { command } : {}),
+    ...(services ? { services } : {}),
   };
+}
+
+function checkPorts(c: Checker, e: Obj, p: string): string[] {
+  const ports: string[] = [];
+  if (!has(e, 'ports')) return ports;
+  const raw = e.ports;
+  if (!Array.isArray(raw)) c.add(`${p}.ports`, `must be a list like ["18080:8080"], not ${describe(raw)}`);
+  else
+    raw.forEach((v, i) => {
+      const m = typeof v === 'string' ? PORT.exec(v) : null;
+      const ok = m && [m[1], m[2]].every((n) => Number(n) >= 1 && Number(n) <= 65535);
+      if (!ok) c.add(`${p}.ports[${i}]`, `must be "host:container" with ports 1-65535 and optional /tcp or /udp (e.g. "18080:8080"), not ${describe(v)}`);
+      else ports.push(v as string);
+    });
+  return ports;
+}
+
+/** `command`: exec form (a list of strings), or a shell command line, run as `/bin/sh -c`. */
+function checkCommand(c: Checker, e: Obj, p: string): string[] | undefined {
+  if (!has(e, 'command')) return undefined;
+  const v = e.command;
+  if (typeof v === 'string' && v.trim() !== '') return ['/bin/sh', '-c', v];
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string') && v[0] !== '') return [...(v as string[])];
+  c.add(`${p}.command`, `must be a list of strings like ["node", "dist/worker.js"] or a shell command line, not ${describe(v)}`);
+  return undefined;
+}
+
+/**
+ * The services of an application environment: each from a rule's builds or an image pinned by digest,
+ * its ports unique in the environment, `depends_on` naming other non-job services without a cycle.
+ */
+function checkServices(c: Checker, e: Obj, p: string, env: EnvironmentConfig): Record<string, ServiceConfig> | undefined {
+  const raw = c.mapping(e, 'services', p);
+  if (!raw) return undefined;
+  const sp = `${p}.services`;
+  if (Object.keys(raw).length === 0) c.add(sp, 'must name at least one service (leave services out for a single-service environment)');
+  const out: Record<string, ServiceConfig> = {};
+  const hostPorts = new Map<string, string>();
+  for (const [name, v] of Object.entries(raw)) {
+    const np = childPath(sp, name);
+    const full = `${env.service}-${name}`;
+    if (!SERVICE_NAME.test(name)) c.add(np, `${JSON.stringify(name)} is not a service name (letters and digits, - and _ between them)`);
+    else if (env.service && full.length > 63) c.add(np, `its Swarm service name ${full} is longer than 63 characters; shorten the environment's service or this name`);
+    if (!isObj(v)) {
+      c.add(np, `must be a mapping with build (a rule) or image (repository@sha256:…), not ${describe(v)}`);
+      continue;
+    }
+    c.unknownKeys(v, np, SERVICE_KEYS);
+    const build = c.string(v, 'build', np);
+    const image = c.string(v, 'image', np);
+    if ((build === undefined) === (image === undefined)) c.add(np, 'give exactly one of build (the rule whose builds it runs) and image (an image pinned by digest)');
+    if (image !== undefined && !PINNED_IMAGE.test(image)) c.add(`${np}.image`, `must be pinned by digest as repository@sha256:<64 hex>, not ${JSON.stringify(image)}`);
+    const ports = checkPorts(c, v, np);
+    const role = c.oneOf(v, 'role', np, ['web', 'worker', 'job'] as const, ports.length > 0 ? 'web' : 'worker');
+    const command = checkCommand(c, v, np);
+    const vars = { ...env.env, ...c.stringMap(v, 'env', np, ENV_VAR, 'letters, digits and _, not starting with a digit') };
+    const replicas = c.int(v, 'replicas', np, 0, 100, env.replicas);
+    const health = checkHealth(c, v, np);
+    if (role === 'job') {
+      for (const key of ['replicas', 'ports', 'health']) if (has(v, key) && !(key === 'ports' && ports.length === 0)) c.add(`${np}.${key}`, 'a job runs once to completion: it has no ' + key);
+    }
+    ports.forEach((port, i) => {
+      const m = PORT.exec(port)!;
+      const key = `${m[1]}/${m[3] ?? 'tcp'}`;
+      const other = hostPorts.get(key);
+      if (other !== undefined) c.add(`${np}.ports[${i}]`, `host port ${key} is already published by service ${JSON.stringify(other)}`);
+      else hostPorts.set(key, name);
+    });
+    const dependsOn: string[] = [];
+    if (has(v, 'depends_on')) {
+      const d = v.depends_on;
+      if (!Array.isArray(d) || !d.every((x) => typeof x === 'string')) c.add(`${np}.depends_on`, `must be a list of service names, not ${describe(d)}`);
+      else dependsOn.push(...(d as string[]));
+    }
+    out[name] = {
+      ...(build !== undefined ? { build } : {}),
+      ...(image !== undefined ? { image } : {}),
+      role,
+      ...(command ? { command } : {}),
+      env: vars,
+      ...(role !== 'job' ? { replicas: replicas ?? env.replicas } : {}),
+      ports: role === 'job' ? [] : ports,
+      ...(health && role !== 'job' ? { health } : {}),
+      depends_on: dependsOn,
+    };
+  }
+  for (const [name, svc] of Object.entries(out)) {
+    svc.depends_on.forEach((dep, i) => {
+      const dp = `${childPath(sp, name)}.depends_on[${i}]`;
+      if (dep === name) c.add(dp, 'a service cannot depend on itself');
+      else if (!out[dep]) c.add(dp, `unknown service ${JSON.stringify(dep)} (services: ${Object.keys(out).join(', ')})`);
+      else if (out[dep]!.role === 'job' || svc.role === 'job') c.add(dp, 'jobs run before every service: leave them out of depends_on');
+    });
+  }
+  const cycle = dependencyCycle(out);
+  if (cycle) c.add(`${childPath(sp, cycle[0]!)}.depends_on`, `depends_on forms a cycle: ${cycle.join(' → ')}`);
+  return out;
+}
+
+/** A cycle of `depends_on` (first name repeated at the end), or null. */
+function dependencyCycle(services: Record<string, ServiceConfig>): string[] | null {
+  const state = new Map<string, 'open' | 'done'>();
+  const walk = (name: string, path: string[]): string[] | null => {
+    if (state.get(name) === 'done') return null;
+    if (state.get(name) === 'open') return [...path.slice(path.indexOf(name)), name];
+    state.set(name, 'open');
+    for (const dep of services[name]?.depends_on ?? []) {
+      if (!services[dep] || dep === name) continue;
+      const found = walk(dep, [...path, name]);
+      if (found) return found;
+    }
+    state.set(name, 'done');
+    return null;
+  };
+  for (const name of Object.keys(services)) {
+    const found = walk(name, []);
+    if (found) return found;
+  }
+  return null;
+}
+
+/**
+ * Across environments and rules: a service's `build` names a rule; a rule that deploys to an
+ * application feeds one of its services; promote_from joins applications of the same services.
+ */
+function checkServiceSources(c: Checker, environments: Record<string, EnvironmentConfig>, rules: Rule[] | null): void {
+  const ruleNames = rules ? rules.map((r) => r.name) : ['default'];
+  for (const [envName, env] of Object.entries(environments)) {
+    const ep = childPath('environments', envName);
+    for (const [name, svc] of Object.entries(env.services ?? {})) {
+      if (svc.build !== undefined && !ruleNames.includes(svc.build)) {
+        c.add(`${childPath(`${ep}.services`, name)}.build`, `unknown rule ${JSON.stringify(svc.build)} (rules: ${ruleNames.join(', ') || 'none'})`);
+      }
+    }
+    const from = env.promote_from !== undefined ? environments[env.promote_from] : undefined;
+    if (from && (from.services || env.services)) {
+      const mine = Object.keys(env.services ?? {}).sort();
+      const theirs = Object.keys(from.services ?? {}).sort();
+      if (mine.join() !== theirs.join()) {
+        c.add(`${ep}.promote_from`, `${envName} and ${env.promote_from} must run the same services to promote (${envName}: ${mine.join(', ') || 'a single service'}; ${env.promote_from}: ${theirs.join(', ') || 'a single service'})`);
+      }
+    }
+  }
+  (rules ?? []).forEach((rule, i) => {
+    const env = rule.deploy !== undefined ? environments[rule.deploy] : undefined;
+    if (!env?.services) return;
+    if (!Object.values(env.services).some((s) => s.build === rule.name)) {
+      c.add(`rules[${i}].deploy`, `no service of ${rule.deploy} is built by rule ${rule.name} (give one of its services build: ${rule.name})`);
+    }
+  });
 }
 
 function checkHealth(c: Checker, e: Obj, p: string): HealthConfig | undefined {
