@@ -2,8 +2,9 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, tearDown } from './support/browser.js';
 import { DemoClient } from '../demo/api-client.js';
 import { loadConfig } from '../src/config.js';
 import { startServe, type ServeHandle } from '../src/main.js';
@@ -175,10 +176,7 @@ beforeAll(async () => {
   client = new Redis(redis.url);
   store = new DeploymentStore(client);
   specs = environmentSpecs(validateConfig(CONFIG));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 
   // staging: 1 everything A; 2 migrate and web B, worker stays A; 3 all C, rolled back (the worker never got healthy).
   await release('staging', { migrate: D('a'), web: D('a'), worker: D('a') });
@@ -193,20 +191,13 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  const problems: unknown[] = [];
-  const attempt = async (what: () => Promise<unknown> | undefined) => {
-    try {
-      await what();
-    } catch (err) {
-      problems.push(err);
-    }
-  };
-  await attempt(() => browser?.close());
-  await attempt(() => serve?.close());
-  await attempt(() => client?.quit());
-  await attempt(() => redis?.stop());
-  await attempt(() => (work ? rm(work, { recursive: true, force: true }) : undefined));
-  if (problems.length) throw problems[0];
+  await tearDown(
+    () => browser?.close(),
+    () => serve?.close(),
+    () => client?.quit(),
+    () => redis?.stop(),
+    () => (work ? rm(work, { recursive: true, force: true }) : undefined),
+  );
 }, 60_000);
 
 describe('environment page of an application of several services', () => {

@@ -1,8 +1,9 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, tearDown } from './support/browser.js';
 import { DemoClient } from '../demo/api-client.js';
 import { removeDeployments } from '../demo/cleanup.js';
 import { startGitServer, type GitServer } from '../demo/git-server.js';
@@ -155,29 +156,18 @@ beforeAll(async () => {
   up = await startUp({ ...base, sourceAllow: parseSourceAllow(LOCAL_SOURCES), redisUrl: redis.url, port: 0, adminToken: ADMIN_TOKEN, webhookSecret: 'dashboard-test-secret', dataDir: join(work, 'slipway'), logLevel: 'warn' });
   api = new DemoClient(up.url, ADMIN_TOKEN);
   await api.call('PUT', `/api/repos/${REPO}`, config(), 'application/yaml');
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 }, 180_000);
 
 afterAll(async () => {
-  // Each step runs even when an earlier one fails (say, Docker went away), so nothing is left running.
-  const problems: unknown[] = [];
-  const attempt = async (what: () => Promise<unknown> | undefined) => {
-    try {
-      await what();
-    } catch (err) {
-      problems.push(err);
-    }
-  };
-  await attempt(() => browser?.close());
-  await attempt(() => up?.close());
-  await attempt(() => git?.close());
-  await attempt(() => removeDeployments(dockerClient(undefined), REPO, `127.0.0.1:5000/${REPO}`));
-  await attempt(() => redis?.stop());
-  await attempt(() => (work ? rm(work, { recursive: true, force: true }) : undefined));
-  if (problems.length) throw problems[0];
+  await tearDown(
+    () => browser?.close(),
+    () => up?.close(),
+    () => git?.close(),
+    () => removeDeployments(dockerClient(undefined), REPO, `127.0.0.1:5000/${REPO}`),
+    () => redis?.stop(),
+    () => (work ? rm(work, { recursive: true, force: true }) : undefined),
+  );
 }, 120_000);
 
 describe('dashboard in a real browser', () => {

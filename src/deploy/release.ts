@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { EnvironmentSpec, ServiceSpec } from '../rules/index.js';
 import type { DeploymentRecord, ReleaseService } from '../store/records.js';
 import type { DeploymentStore } from './store.js';
-import type { RolloutOutcome, RolloutRequest, Target } from './target.js';
+import { rolloutRequest, takenOn, type RolloutOutcome, type RolloutRequest, type Target } from './target.js';
 
 export interface ReleaseRolloutOptions {
   store: DeploymentStore;
@@ -54,7 +54,7 @@ export class ReleaseRollout {
       for (const svc of services) {
         const entry = entryOf(record, svc.name);
         if (entry.status === 'succeeded' || entry.status === 'unchanged') continue;
-        const req = this.request(record, svc.spec, `${entry.image}@${entry.digest}`);
+        const req = rolloutRequest(record, svc.spec, `${entry.image}@${entry.digest}`);
         const before = previous && isDeepStrictEqual(previousPlan?.config.services?.find((s) => s.name === svc.name)?.spec, svc.spec) ? previousEntry(previous, svc.name) : undefined;
         if (svc.role !== 'job' && before?.digest === entry.digest && (await this.runsAlready(svc, req.imageRef))) {
           record = await this.mark(record, svc.name, { status: 'unchanged' });
@@ -69,14 +69,14 @@ export class ReleaseRollout {
         // Jobs run first: when one fails nothing of the environment changed yet.
         if (svc.role === 'job') {
           record = await this.mark(record, svc.name, { status: 'failed', error: outcome.reason });
-          return this.done(record, { status: 'failed', reason: `job ${svc.name} failed, so no service was changed: ${outcome.reason}` });
+          return { record, outcome: { status: 'failed', reason: `job ${svc.name} failed, so no service was changed: ${outcome.reason}` } };
         }
         // The failure and the turn to undo are saved as one: a restarted worker never retries the failed service.
         record = await this.mark({ ...record, phase: 'rolling_back' }, svc.name, { status: outcome.status, error: outcome.reason });
         failure = { name: svc.name, service: svc.spec.service, reason: outcome.reason };
         break;
       }
-      if (!failure) return this.done(record, { status: 'succeeded' });
+      if (!failure) return { record, outcome: { status: 'succeeded' } };
     }
     failure ??= failureOf(record);
     return this.undo(record, services, previous, previousPlan?.config ?? null, failure, signal);
@@ -108,10 +108,10 @@ export class ReleaseRollout {
         restored.push(`${svc.name} removed (new in this release)`);
         continue;
       }
-      const req = { ...this.request(previous, beforeSpec, `${before.image}@${before.digest}`), since: Date.now() };
+      const req = { ...rolloutRequest(previous, beforeSpec, `${before.image}@${before.digest}`), since: Date.now() };
       const state = await this.opts.target.state(beforeSpec);
       let outcome: RolloutOutcome = { status: 'succeeded' };
-      if (state.deploymentId !== previous.id || state.imageRef !== req.imageRef || state.rolling) outcome = await this.roll(svc, req, signal, state.deploymentId === previous.id);
+      if (state.deploymentId !== previous.id || state.imageRef !== req.imageRef || state.rolling) outcome = await this.roll(svc, req, signal);
       if (outcome.status === 'succeeded') {
         record = await this.mark(record, svc.name, { status: 'rolled_back', error: svc.name === failure.name ? failure.reason : null });
         restored.push(`${svc.name} to ${before.digest.slice(0, 19)}`);
@@ -121,20 +121,19 @@ export class ReleaseRollout {
     }
     const undone = restored.length > 0 ? `; restored ${restored.join(', ')}` : '; no other service had changed';
     const cause = `service ${failure.name} (${failure.service}) did not become healthy: ${failure.reason}`;
-    if (stuck.length > 0) return this.done(record, { status: 'failed', reason: `${cause}${undone}; could not restore ${stuck.join(', ')}: the environment needs attention` });
-    return this.done(record, { status: 'rolled_back', reason: `${cause}${undone}` });
+    if (stuck.length > 0) return { record, outcome: { status: 'failed', reason: `${cause}${undone}; could not restore ${stuck.join(', ')}: the environment needs attention` } };
+    return { record, outcome: { status: 'rolled_back', reason: `${cause}${undone}` } };
   }
 
   /** One service's step: a job's run, or an update followed until Swarm settles it (and closes it). */
-  private async roll(svc: ServiceSpec, req: RolloutRequest, signal: AbortSignal, applied?: boolean): Promise<RolloutOutcome> {
+  private async roll(svc: ServiceSpec, req: RolloutRequest, signal: AbortSignal): Promise<RolloutOutcome> {
     const { target } = this.opts;
     const deadlineAt = Date.now() + this.opts.deadlineMs(req.config);
     try {
       if (svc.role === 'job') return await target.runJob(req, deadlineAt, signal);
       const state = await target.state(req.config);
-      const rollbackOfOurs = state.updateState?.startsWith('rollback') && (state.updateStartedAt ?? 0) >= req.since - 5000;
       // A restarted worker follows what its predecessor applied; apply is idempotent otherwise.
-      if (!applied && state.deploymentId !== req.deploymentId && !rollbackOfOurs) await target.apply(req);
+      if (!takenOn(state, req)) await target.apply(req);
       this.opts.log?.info({ deployment: req.deploymentId, service: req.config.service }, 'release: service rolling');
       const outcome = await target.settle(req, deadlineAt, signal);
       if (outcome.status !== 'succeeded' || !outcome.confirming) return outcome;
@@ -157,21 +156,7 @@ export class ReleaseRollout {
     return next;
   }
 
-  private done(record: DeploymentRecord, outcome: RolloutOutcome): ReleaseResult {
-    return { record, outcome };
-  }
 
-  private request(record: DeploymentRecord, config: EnvironmentSpec, imageRef: string): RolloutRequest {
-    return {
-      repo: record.repo,
-      environment: record.environment,
-      config,
-      imageRef,
-      deploymentId: record.id,
-      revision: record.revision,
-      since: Date.parse(record.startedAt ?? '') || Date.now(),
-    };
-  }
 }
 
 function entriesOf(record: DeploymentRecord): ReleaseService[] {

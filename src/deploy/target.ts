@@ -1,4 +1,5 @@
 import type { EnvironmentSpec } from '../rules/index.js';
+import type { DeploymentRecord } from '../store/records.js';
 
 /** Where a rollout lands. Swarm today (swarm-target.ts); the same shape fits a Kubernetes Deployment. */
 export interface RolloutRequest {
@@ -72,4 +73,26 @@ export interface Target {
   tasks(config: EnvironmentSpec): Promise<TaskView[]>;
   /** Removes everything the environment owns (service, proxy, network, configs). */
   remove(repo: string, config: EnvironmentSpec): Promise<void>;
+}
+
+/** The rollout of `record` to `config` with `imageRef` (default: the record's own image and digest). */
+export function rolloutRequest(record: DeploymentRecord, config: EnvironmentSpec, imageRef = `${record.image}@${record.digest}`): RolloutRequest {
+  return {
+    repo: record.repo,
+    environment: record.environment,
+    config,
+    imageRef,
+    deploymentId: record.id,
+    revision: record.revision,
+    since: Date.parse(record.startedAt ?? '') || Date.now(),
+  };
+}
+
+/**
+ * Whether the orchestrator already took `req` on (its spec is applied, or Swarm is rolling it back):
+ * a worker resuming a rollout its predecessor applied follows it instead of applying it again.
+ */
+export function takenOn(state: RunningState, req: RolloutRequest): boolean {
+  const rollbackOfIt = state.updateState?.startsWith('rollback') === true && (state.updateStartedAt ?? 0) >= req.since - 5000;
+  return state.deploymentId === req.deploymentId || rollbackOfIt;
 }

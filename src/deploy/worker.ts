@@ -4,7 +4,7 @@ import type { DeploymentRecord } from '../store/records.js';
 import type { AuditSink, DeploymentEvents } from './deployer.js';
 import { ReleaseRollout } from './release.js';
 import type { DeploymentStore } from './store.js';
-import type { RolloutOutcome, RolloutRequest, Target } from './target.js';
+import { rolloutRequest, takenOn, type RolloutOutcome, type RolloutRequest, type Target } from './target.js';
 
 export interface DeployLogger {
   info(obj: object, msg?: string): void;
@@ -154,7 +154,7 @@ export class DeployWorker {
     this.publish(running);
     this.opts.log?.info({ deployment: id, repo: record.repo, environment: record.environment, digest: record.digest }, 'rollout started');
     if (plan.config.services) return this.release(running, plan.config);
-    const req = this.rolloutRequest(running, plan.config);
+    const req = rolloutRequest(running, plan.config);
     let outcome: RolloutOutcome;
     try {
       await target.apply(req);
@@ -210,13 +210,12 @@ export class DeployWorker {
     }
     this.opts.log?.info({ deployment: record.id }, 'settling a rollout left running');
     if (plan.config.services) return this.release(record, plan.config);
-    const req = this.rolloutRequest(record, plan.config);
+    const req = rolloutRequest(record, plan.config);
     let outcome: RolloutOutcome;
     try {
       const state = await target.state(plan.config);
-      const rollbackOfOurs = state.updateState?.startsWith('rollback') && (state.updateStartedAt ?? 0) >= req.since - 5000;
       // The worker died before Swarm accepted the change: apply it now (apply is idempotent).
-      if (state.deploymentId !== record.id && !rollbackOfOurs) await target.apply(req);
+      if (!takenOn(state, req)) await target.apply(req);
       outcome = await target.settle(req, Date.now() + this.deadline(plan.config), this.abort.signal);
     } catch (err) {
       if (this.abort.signal.aborted) return;
@@ -258,17 +257,6 @@ export class DeployWorker {
     );
   }
 
-  private rolloutRequest(record: DeploymentRecord, config: EnvironmentSpec): RolloutRequest {
-    return {
-      repo: record.repo,
-      environment: record.environment,
-      config,
-      imageRef: `${record.image}@${record.digest}`,
-      deploymentId: record.id,
-      revision: record.revision,
-      since: Date.parse(record.startedAt ?? '') || Date.now(),
-    };
-  }
 
   private deadline(config: EnvironmentSpec): number {
     if (this.opts.deadlineMs) return this.opts.deadlineMs(config);
