@@ -6,7 +6,8 @@ import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { DeploymentStore, DeployWorker, SwarmTarget, type DeployWorkerOptions } from '../src/deploy/index.js';
 import { startServe, type ServeHandle } from '../src/main.js';
-import { AuditStore, EventBus } from '../src/store/index.js';
+import { AuditStore, buildKeys, encodeBuild, EventBus, type BuildRecord } from '../src/store/index.js';
+import type { TestImage } from './deploy-images.js';
 import { startRedis, type TestRedis } from './redis.js';
 import { LOCAL_SOURCES } from './sources.js';
 
@@ -190,4 +191,25 @@ export async function removeDeployObjects(docker: Docker, repo: string): Promise
       return true;
     }, 60_000);
   }
+}
+
+let recordedBuilds = 0;
+
+/**
+ * A succeeded build of `rule` in `repo` that pushed `image`, written as the lanes record one (indexed
+ * for the repository): what a release of services deploys by build id.
+ */
+export async function recordBuild(client: Redis, repo: string, image: TestImage, o: { rule?: string; deploy?: string[] } = {}): Promise<BuildRecord> {
+  const rule = o.rule ?? 'app';
+  const n = ++recordedBuilds;
+  const now = new Date().toISOString();
+  const build: BuildRecord = {
+    id: `b-${repo.replace(/[^a-z0-9]+/g, '-')}-${n}-${image.tag}`, repo, ref: 'refs/heads/main', sha: String(n).repeat(40).slice(0, 40), rules: [rule], tags: ['edge'],
+    image: image.repository, status: 'succeeded', digest: image.digest, error: null, queuedAt: now, startedAt: now, finishedAt: now, deployments: [],
+    context: '.', dockerfile: 'Dockerfile', build_args: {}, cache: false, deploy: o.deploy ?? [], cloneUrl: null, deliveryId: null, trigger: 'webhook',
+    by: 'github:octocat', supersededBy: null, warnings: [],
+  };
+  await client.hset(buildKeys.record(build.id), ...encodeBuild(build));
+  await client.zadd(buildKeys.byRepo(repo), Date.now(), build.id);
+  return build;
 }

@@ -222,6 +222,26 @@ describe('environment page of an application of several services', () => {
     await page.close();
   });
 
+  it("previews each environment's release plan in the rules editor, and follows edits of depends_on", async () => {
+    const page = await signIn();
+    await page.goto(`${serve.url}/#/repos/${REPO}/rules`);
+    const caption = 'Release of staging: services in update order';
+    await eventually(async () => (await rows(page, caption)).length).toBe(3);
+    expect(await rows(page, caption)).toEqual([
+      ['0', 'shop-staging-migrate', 'job', 'rule main', 'runs once', '—', '—', 'updates it'],
+      ['1', 'shop-staging-web', 'web', 'rule main', '1', '18190:8080', 'the jobs', 'updates it'],
+      ['2', 'shop-staging-worker', 'worker', 'rule main', '1', '—', 'web', 'updates it'],
+    ]);
+    expect((await rows(page, 'Release of production: services in update order')).map((r) => r[1])).toEqual(['shop-production-migrate', 'shop-production-web', 'shop-production-worker']);
+    // The worker no longer waits for web: both update in step 1. A ref no rule builds updates nothing.
+    const editor = page.getByLabel('Configuration (YAML)');
+    await editor.fill((await editor.inputValue()).replace(/\n\s+depends_on:\n\s+- web(?=\n)/, ''));
+    await eventually(async () => (await rows(page, caption)).map((r) => r[0]).join(' ')).toBe('0 1 1');
+    await page.getByLabel('Ref').fill('refs/heads/feature');
+    await eventually(async () => (await rows(page, caption)).map((r) => r[7]).join(', ')).toBe('keeps what runs, keeps what runs, keeps what runs');
+    await page.close();
+  });
+
   it('shows every service with what it runs now, and what each release changed', async () => {
     const page = await signIn();
     await openEnv(page, 'staging');

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deployer, DeploymentStore, repoConfigSource } from '../src/deploy/index.js';
-import { AuditStore, buildKeys, BuildStore, encodeBuild, EventBus, RepoStore, type BuildRecord } from '../src/store/index.js';
+import { AuditStore, BuildStore, EventBus, RepoStore, type BuildRecord } from '../src/store/index.js';
 import { buildTestImage, removeTestImages, TEST_REPOSITORY, type TestImage } from '../dev/deploy-images.js';
-import { api, eventually, removeDeployObjects, served, settled, startDeployStack, startLoad, type DeployStack } from '../dev/deploy.js';
+import { api, eventually, recordBuild as recordBuildOf, removeDeployObjects, served, settled, startDeployStack, startLoad, type DeployStack } from '../dev/deploy.js';
 
 /**
  * Releases of an application of several services on the host's real Swarm, registry and entry proxy:
@@ -43,7 +44,8 @@ const CONFIG = {
       promote_from: 'staging',
       protected: true,
       update: { delay: '0s', monitor: '2s' },
-      services: { ...SERVICES, web: { build: 'app', ports: [`${PRODUCTION_PORT}:8080`] } },
+      // Production's worker does not wait for web: the two update at the same time.
+      services: { ...SERVICES, web: { build: 'app', ports: [`${PRODUCTION_PORT}:8080`] }, worker: { ...SERVICES.worker, depends_on: [] } },
     },
   },
   rules: [{ name: 'app', source: 'branch', match: 'main', tags: ['edge'], deploy: 'staging' }],
@@ -52,23 +54,10 @@ const CONFIG = {
 let stack: DeployStack;
 let v1: TestImage, v2: TestImage, v3: TestImage, broken: TestImage;
 let deployer: string;
-let builds = 0;
 
 const envPath = (env: string) => `/api/repos/${REPO}/environments/${env}`;
 
-/** A succeeded build of rule `app` that pushed `image`, as the lanes record it (indexed for the repository). */
-async function recordBuild(image: TestImage): Promise<BuildRecord> {
-  const now = new Date().toISOString();
-  const build: BuildRecord = {
-    id: `b-release-${++builds}-${image.tag}`, repo: REPO, ref: 'refs/heads/main', sha: String(builds).repeat(40).slice(0, 40), rules: ['app'], tags: ['edge'],
-    image: TEST_REPOSITORY, status: 'succeeded', digest: image.digest, error: null, queuedAt: now, startedAt: now, finishedAt: now, deployments: [],
-    context: '.', dockerfile: 'Dockerfile', build_args: {}, cache: false, deploy: ['staging'], cloneUrl: null, deliveryId: null, trigger: 'webhook',
-    by: 'github:octocat', supersededBy: null, warnings: [],
-  };
-  await stack.client.hset(buildKeys.record(build.id), ...encodeBuild(build));
-  await stack.client.zadd(buildKeys.byRepo(REPO), Date.now(), build.id);
-  return build;
-}
+const recordBuild = (image: TestImage) => recordBuildOf(stack.client, REPO, image, { deploy: ['staging'] });
 
 async function deployBuild(env: string, build: BuildRecord) {
   const res = await api(stack.url, 'POST', `${envPath(env)}/deploy`, { token: deployer, json: { build: build.id } });
@@ -85,6 +74,20 @@ async function runningDigests(prefix: string): Promise<Record<string, string | n
     out[name] = image ? image.slice(image.indexOf('@') + 1) : null;
   }
   return out;
+}
+
+/** Follows a release to its end, keeping every distinct `service:status` set it showed on the way. */
+async function followed(id: string): Promise<{ done: any; seen: Record<string, string>[] }> {
+  const seen: Record<string, string>[] = [];
+  const done = await eventually(async () => {
+    const r = (await api(stack.url, 'GET', `/api/deployments/${id}`)).body;
+    if (r.services) {
+      const now = statuses(r);
+      if (!isDeepStrictEqual(seen.at(-1), now)) seen.push(now);
+    }
+    return ['pending', 'running'].includes(r.status) ? null : r;
+  }, 240_000, 50);
+  return { done, seen };
 }
 
 const statuses = (record: { services: { name: string; status: string }[] }) => Object.fromEntries(record.services.map((s) => [s.name, s.status]));
@@ -122,8 +125,11 @@ describe('releases of an application of several services', () => {
     const build = await recordBuild(v1);
     const queued = await deployBuild('staging', build);
     expect(queued.services.map((s: { name: string; digest: string }) => `${s.name}@${s.digest}`)).toEqual(['migrate', 'web', 'worker'].map((n) => `${n}@${v1.digest}`));
-    const done = await settled(stack.url, queued.id);
+    const { done, seen } = await followed(queued.id);
     expect(done.status, done.error).toBe('succeeded');
+    // Staging's worker depends_on web: it never started before web was healthy, and web never before the job.
+    expect(seen.filter((s) => s.worker !== 'pending' && s.web !== 'succeeded')).toEqual([]);
+    expect(seen.filter((s) => s.web !== 'pending' && s.migrate !== 'succeeded')).toEqual([]);
     expect(statuses(done)).toEqual({ migrate: 'succeeded', web: 'succeeded', worker: 'succeeded' });
     expect(await runningDigests('slipway-rel-staging')).toEqual({ web: v1.digest, worker: v1.digest });
     expect(await eventually(async () => (await served(STAGING_PORT)) === 'v1')).toBe(true);
@@ -160,8 +166,10 @@ describe('releases of an application of several services', () => {
     const load = await startLoad(PRODUCTION_PORT);
     const promoted = await api(stack.url, 'POST', `${envPath('production')}/promote`, { token: deployer });
     expect(promoted.status).toBe(202);
-    const done = await settled(stack.url, promoted.body.id);
+    const { done, seen } = await followed(promoted.body.id);
     await eventually(async () => (await served(PRODUCTION_PORT)) === 'v2');
+    // Independent services roll at the same time, after the job.
+    expect(seen).toContainEqual({ migrate: 'succeeded', web: 'running', worker: 'running' });
     const result = await load.stop();
     expect(done.status, done.error).toBe('succeeded');
     expect(done.trigger).toBe('promote');

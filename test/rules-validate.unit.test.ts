@@ -448,6 +448,31 @@ describe('environments of several services', () => {
     expect(spec.services!.find((s) => s.name === 'migrate')!.spec.replicas).toBe(0);
   });
 
+
+  it('previews the release plan: steps by depends_on, independent services in one step, which services this ref feeds', async () => {
+    const { previewRequest } = await import('../src/rules/index.js');
+    const config = app({
+      web: { build: 'app', ports: ['18080:8080'] },
+      worker: { build: 'app', depends_on: ['web'] },
+      mailer: { build: 'app', replicas: 1 },
+      migrate: { build: 'app', role: 'job' },
+      cache: { image: pinned },
+    });
+    const main = previewRequest({ config, ref: 'refs/heads/main' });
+    expect(main.applications).toEqual([{
+      environment: 'staging',
+      services: [
+        { name: 'migrate', service: 'shop-staging-migrate', role: 'job', from: 'rule app', replicas: 0, ports: [], dependsOn: [], step: 0, fed: true },
+        { name: 'web', service: 'shop-staging-web', role: 'web', from: 'rule app', replicas: 2, ports: ['18080:8080'], dependsOn: [], step: 1, fed: true },
+        { name: 'worker', service: 'shop-staging-worker', role: 'worker', from: 'rule app', replicas: 2, ports: [], dependsOn: ['web'], step: 2, fed: true },
+        { name: 'mailer', service: 'shop-staging-mailer', role: 'worker', from: 'rule app', replicas: 1, ports: [], dependsOn: [], step: 1, fed: true },
+        { name: 'cache', service: 'shop-staging-cache', role: 'worker', from: pinned, replicas: 2, ports: [], dependsOn: [], step: 1, fed: false },
+      ],
+    }]);
+    // A ref no rule builds feeds no service; a config without services has no applications at all.
+    expect(previewRequest({ config, ref: 'refs/heads/other' }).applications![0]!.services.map((s) => s.fed)).toEqual([false, false, false, false, false]);
+    expect(previewRequest({ config: { ...base, rules: [rule] }, ref: 'refs/heads/main' })).not.toHaveProperty('applications');
+  });
   const table: [string, unknown, string, string][] = [
     ['neither build nor image', app({ web: {} }), 'environments.staging.services.web', 'exactly one of build'],
     ['both build and image', app({ web: { build: 'app', image: pinned } }), 'environments.staging.services.web', 'exactly one of build'],

@@ -9,7 +9,7 @@ export { DeploymentStore } from './store.js';
 export type { RolloutPlan } from './store.js';
 export { SwarmTarget, networkName, serviceSpec } from './swarm-target.js';
 export type { SwarmTargetOptions } from './swarm-target.js';
-export type { RolloutOutcome, RolloutRequest, RunningState, Target, TaskView } from './target.js';
+export type { RolloutOutcome, RolloutRequest, RunningState, SettleOptions, Target, TaskView } from './target.js';
 export { DeployWorker } from './worker.js';
 export type { DeployLogger, DeployWorkerOptions } from './worker.js';
 export { repoConfigSource } from './sources.js';

@@ -5,7 +5,7 @@ import { healthCheck, proxiedPorts } from './environment.js';
 import { DeployError } from './errors.js';
 import { renderProxyConfig } from './proxy-config.js';
 import { ensureProxyImage, type ProxyImageOptions } from './proxy-image.js';
-import type { RolloutOutcome, RolloutRequest, RunningState, Target, TaskView } from './target.js';
+import type { RolloutOutcome, RolloutRequest, RunningState, SettleOptions, Target, TaskView } from './target.js';
 
 export const LABEL_KIND = 'io.slipway.kind';
 export const LABEL_REPO = 'io.slipway.repo';
@@ -66,7 +66,7 @@ export class SwarmTarget implements Target {
     else await this.removeProxy(config);
   }
 
-  async settle(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal): Promise<RolloutOutcome> {
+  async settle(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal, opts: SettleOptions = {}): Promise<RolloutOutcome> {
     const { service } = req.config;
     let rollbackRequested = false;
     let swarmReason: string | null = null;
@@ -87,7 +87,15 @@ export class SwarmTarget implements Target {
       if (!ours && !(rollingBack && startedAt >= req.since - CLOCK_SKEW_MS)) {
         return { status: 'failed', reason: `service ${service} was changed by someone else during the rollout` };
       }
-      if (ours && (state === undefined || state === 'completed')) {
+      if (rollingBack && !ours && !rollbackRequested && opts.rollbackStarted) {
+        return { status: 'rolled_back', reason: `${swarmReason ?? (message || 'rolled back by Swarm')}${await this.taskFailure(svc.ID, req.imageRef)}` };
+      }
+      if (ours && state === 'rollback_completed') {
+        // Swarm rolled a later rollout back to this one's spec (a release restoring a service follows it).
+        if (await this.converged(svc.ID, req.imageRef, req.config.replicas)) return { status: 'succeeded' };
+      } else if (ours && state === 'rollback_started') {
+        if (Date.now() > deadlineAt) return { status: 'failed', reason: 'Swarm\'s rollback to this spec did not finish before slipway\'s deadline' };
+      } else if (ours && (state === undefined || state === 'completed')) {
         // No update status: a new service, or a spec change that needed no task change.
         if (await this.converged(svc.ID, req.imageRef, req.config.replicas)) return { status: 'succeeded' };
       } else if (ours && state === 'updating' && !rollbackRequested) {

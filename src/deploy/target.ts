@@ -50,6 +50,15 @@ export interface TaskView {
   message: string;
 }
 
+export interface SettleOptions {
+  /**
+   * Answer `rolled_back` as soon as the orchestrator starts rolling this rollout back, not once that
+   * rollback ends: a release undoes its other services meanwhile, and follows this one's rollback as
+   * the restore of its previous spec.
+   */
+  rollbackStarted?: boolean;
+}
+
 export interface Target {
   /** Creates or updates the environment's service (and its traffic entry) to `imageRef`; returns once accepted. */
   apply(req: RolloutRequest): Promise<void>;
@@ -57,7 +66,7 @@ export interface Target {
    * Follows the rollout of `req` until it settles, also when another process applied it (restart).
    * Past `deadlineAt` (epoch ms) the target rolls the service back itself and reports `failed`.
    */
-  settle(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal): Promise<RolloutOutcome>;
+  settle(req: RolloutRequest, deadlineAt: number, signal?: AbortSignal, opts?: SettleOptions): Promise<RolloutOutcome>;
   /**
    * After a `confirming` success: waits until the orchestrator itself ends the update. Answers
    * `succeeded`, or how it ended otherwise (a rollback in the trailing window).

@@ -3,7 +3,7 @@ import { childPath, RulesError, type Problem } from './errors.js';
 import { evaluate } from './evaluate.js';
 import { parseConfigText } from './parse.js';
 import { isValidGitRefName } from './refname.js';
-import type { Preview, RepoConfig } from './types.js';
+import type { ApplicationPreview, EnvironmentSpec, Preview, RepoConfig, ServiceSpec } from './types.js';
 
 export const ZERO_SHA = '0'.repeat(40);
 const SHA = /^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$/;
@@ -54,7 +54,7 @@ export function previewRef(config: RepoConfig | CompiledConfig, input: PreviewIn
   const problems: Problem[] = [];
   const req = checkInput(input as unknown as Record<string, unknown>, problems);
   if (problems.length > 0) throw new RulesError(problems);
-  return evaluate(compiled, { ref: req.ref, sha: req.sha, changed: req.changed });
+  return withApplications(compiled, evaluate(compiled, { ref: req.ref, sha: req.sha, changed: req.changed }));
 }
 
 /**
@@ -82,7 +82,36 @@ export function previewRequest(body: unknown): Preview {
   }
   const req = checkInput(b, problems);
   if (problems.length > 0 || !compiled) throw new RulesError(problems);
-  return evaluate(compiled, { ref: req.ref, sha: req.sha, changed: req.changed });
+  return withApplications(compiled, evaluate(compiled, { ref: req.ref, sha: req.sha, changed: req.changed }));
+}
+
+/** The preview with the release plan of every environment of services (none: unchanged). */
+function withApplications(compiled: CompiledConfig, preview: Preview): Preview {
+  const fedRules = new Set(preview.builds.flatMap((b) => b.rules));
+  const applications = Object.values(compiled.environments)
+    .filter((env): env is EnvironmentSpec & { services: ServiceSpec[] } => env.services !== undefined)
+    .map((env): ApplicationPreview => ({ environment: env.name, services: releasePlan(env.services, fedRules) }));
+  return applications.length > 0 ? { ...preview, applications } : preview;
+}
+
+function releasePlan(services: ServiceSpec[], fedRules: Set<string>): ApplicationPreview['services'] {
+  // `services` is in rollout order, so every depends_on has its step already.
+  const steps = new Map<string, number>();
+  return services.map((svc) => {
+    const step = svc.role === 'job' ? 0 : 1 + Math.max(0, ...svc.dependsOn.map((d) => steps.get(d) ?? 0));
+    steps.set(svc.name, step);
+    return {
+      name: svc.name,
+      service: svc.spec.service,
+      role: svc.role,
+      from: 'rule' in svc.source ? `rule ${svc.source.rule}` : `${svc.source.image}@${svc.source.digest}`,
+      replicas: svc.spec.replicas,
+      ports: svc.spec.ports.map((p) => `${p.published}:${p.target}${p.protocol === 'udp' ? '/udp' : ''}`),
+      dependsOn: svc.dependsOn,
+      step,
+      fed: 'rule' in svc.source && fedRules.has(svc.source.rule),
+    };
+  });
 }
 
 function isCompiled(c: RepoConfig | CompiledConfig): c is CompiledConfig {

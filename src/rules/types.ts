@@ -204,6 +204,27 @@ export interface SkippedRule {
 }
 
 /** The preview document, exactly as spec/rules.md shows it. */
+/** One environment of services as a release of it would roll out (the preview's `applications`). */
+export interface ApplicationPreview {
+  environment: string;
+  services: {
+    name: string;
+    /** The Swarm service's name. */
+    service: string;
+    role: ServiceRole;
+    /** `rule <name>` (its builds feed the service) or the pinned `repository@sha256:…`. */
+    from: string;
+    replicas: number;
+    /** `published:target` through the entry proxy. */
+    ports: string[];
+    dependsOn: string[];
+    /** When it updates: jobs at step 0, a service one step after the latest of its depends_on; one step's services update together. */
+    step: number;
+    /** One of this ref's builds feeds it: a release after that build updates it. */
+    fed: boolean;
+  }[];
+}
+
 export interface Preview {
   ref: string;
   /** null when the ref is neither a branch nor a tag (e.g. `refs/pull/1/head`) or invalid. */
@@ -213,6 +234,8 @@ export interface Preview {
   builds: PlannedBuild[];
   skipped: SkippedRule[];
   warnings: string[];
+  /** Present when an environment lists `services`: each such environment's release plan. */
+  applications?: ApplicationPreview[];
 }
 
 export interface EvaluateOptions {

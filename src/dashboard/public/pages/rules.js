@@ -128,6 +128,13 @@ export function rulesPage({ params, ctx, signal }) {
       table('Builds this ref would start', ['Rules', 'Tags', 'Context', 'Dockerfile', 'Stage', 'Deploys to'],
         builds.map((b) => [b.rules.join(', '), tags(b.tags), h('code', {}, b.context), h('code', {}, b.dockerfile), b.target ? h('code', {}, b.target) : 'last', (b.deploy ?? []).join(', ') || '—']),
         'Nothing would be built.'),
+      (p.applications ?? []).map((a) => [
+        h('h3', {}, 'Release of ', h('code', {}, a.environment)),
+        table(`Release of ${a.environment}: services in update order`, ['Step', 'Service', 'Role', 'Image', 'Replicas', 'Ports', 'After', 'This ref'],
+          a.services.map((s) => [String(s.step), h('code', {}, s.service), s.role, h('code', {}, s.from), s.role === 'job' ? 'runs once' : String(s.replicas),
+            s.ports.join(', ') || '—', s.dependsOn.join(', ') || (s.role === 'job' ? '—' : 'the jobs'), s.fed ? 'updates it' : 'keeps what runs'])),
+        h('p', { class: 'muted' }, 'Services of one step update at the same time; a service that fails rolls every updated service back.'),
+      ]),
       p.skipped?.length ? [h('h3', {}, 'Skipped rules'), h('ul', { class: 'skipped' }, p.skipped.map((s) => h('li', {}, h('strong', {}, s.rule), `: ${s.reason}`)))] : null,
       p.warnings?.length ? [h('h3', {}, 'Warnings'), h('ul', {}, p.warnings.map((w) => h('li', {}, typeof w === 'string' ? w : `${w.path ? `${w.path}: ` : ''}${w.message ?? JSON.stringify(w)}`)))] : null);
   }
