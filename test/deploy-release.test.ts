@@ -186,12 +186,30 @@ describe('releases of an application of several services', () => {
     expect(entry.changes).toContain(`web: ${v1.digest} → ${v2.digest} (succeeded)`);
   }, 420_000);
 
+  it('an unhealthy worker rolling beside web stops web where it is and restores both, with 0 failed requests', async () => {
+    const load = await startLoad(PRODUCTION_PORT);
+    const { done, seen } = await followed((await deployBuild('production', await recordBuild(broken))).id);
+    const result = await load.stop();
+    expect(done.status).toBe('rolled_back');
+    // Production's worker does not wait for web: both were rolling when the worker failed.
+    expect(seen).toContainEqual({ migrate: 'succeeded', web: 'running', worker: 'running' });
+    expect(done.error).toMatch(/^service worker \(slipway-rel-production-worker\) did not become healthy: .*; restored worker to sha256:[0-9a-f]{12}, web to sha256:[0-9a-f]{12}$/);
+    expect(statuses(done)).toEqual({ migrate: 'succeeded', web: 'rolled_back', worker: 'rolled_back' });
+    expect(await runningDigests('slipway-rel-production')).toEqual({ web: v2.digest, worker: v2.digest });
+    expect(result.failed, JSON.stringify(result.errors.slice(0, 5))).toBe(0);
+    expect(await served(PRODUCTION_PORT)).toBe('v2');
+    // Every production task runs v2 again: none of the broken image is left running.
+    const tasks = await stack.docker.listTasks({ filters: { service: ['slipway-rel-production-web'], 'desired-state': ['running'] } });
+    expect(tasks.map((t: any) => String(t.Spec.ContainerSpec.Image).split('@')[1])).toEqual(tasks.map(() => v2.digest));
+  }, 420_000);
+
   it('an unhealthy worker rolls the already updated web service back too, with 0 failed requests', async () => {
     const load = await startLoad(STAGING_PORT);
     const done = await settled(stack.url, (await deployBuild('staging', await recordBuild(broken))).id);
     const result = await load.stop();
     expect(done.status).toBe('rolled_back');
-    expect(done.error).toMatch(/^service worker \(slipway-rel-staging-worker\) did not become healthy: .*; restored web to sha256:/);
+    // The worker first (it depends on web), whose restore is Swarm's own rollback followed to its end.
+    expect(done.error).toMatch(/^service worker \(slipway-rel-staging-worker\) did not become healthy: .*; restored worker to sha256:[0-9a-f]{12}, web to sha256:[0-9a-f]{12}$/);
     expect(statuses(done)).toEqual({ migrate: 'succeeded', web: 'rolled_back', worker: 'rolled_back' });
     expect(await runningDigests('slipway-rel-staging')).toEqual({ web: v2.digest, worker: v2.digest });
     expect(result.failed, JSON.stringify(result.errors.slice(0, 5))).toBe(0);
